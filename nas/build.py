@@ -1,0 +1,82 @@
+"""build_model(spec): the one place an ArchSpec becomes an nn.Module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.arch import ArchSpec
+from nas.blocks import BLOCKS, conv_bn_act
+
+
+class Net(nn.Module):
+    """stem -> stages -> head, from plain tables (so exported code can build it without nas).
+
+    ``stages`` rows are ``(block, in_chs, out_chs, stride, options)``, one per block.
+    """
+
+    def __init__(
+        self,
+        *,
+        blocks: dict[str, type[nn.Module]],
+        in_chs: int,
+        num_classes: int,
+        act: str,
+        stem: dict[str, Any],
+        stages: list[tuple[str, int, int, int, dict[str, Any]]],
+        head: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        pool = stem["pool"]
+        self.stem = conv_bn_act(
+            in_chs, stem["out_chs"], stem["kernel_size"], stem["stride"], stem["padding"], bn=stem["bn"], act=act
+        )
+        if pool == "max":
+            self.stem.append(nn.MaxPool2d(3, 2, padding=1))
+        elif pool == "max_ceil":
+            self.stem.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+        self.stages = nn.Sequential(
+            *(blocks[name](cin, cout, stride, act=act, **opts) for name, cin, cout, stride, opts in stages)
+        )
+        chs = stages[-1][2]
+        self.head_conv = conv_bn_act(chs, head["conv_chs"], 1, act=act) if head["conv_chs"] else nn.Identity()
+        chs = head["conv_chs"] or chs
+        self.dropout = nn.Dropout(head["dropout"]) if head["dropout"] else nn.Identity()
+        if head["classifier"] == "conv":  # SqueezeNet: 1x1 conv to class maps, ReLU, then average
+            self.classifier = nn.Sequential(nn.Conv2d(chs, num_classes, 1), nn.ReLU(inplace=True))
+        else:
+            self.classifier = nn.Linear(chs, num_classes)
+        self.conv_classifier = head["classifier"] == "conv"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head_conv(self.stages(self.stem(x)))
+        if self.conv_classifier:
+            return self.classifier(self.dropout(x)).mean((2, 3))
+        return self.classifier(self.dropout(x.mean((2, 3))))
+
+
+def net_tables(spec: ArchSpec) -> dict[str, Any]:
+    """The keyword arguments of ``Net`` for a spec, width multiplier applied (JSON-friendly)."""
+    spec = spec.canonical()
+    stem = dict(vars(spec.stem))
+    rows = []
+    in_chs = stem["out_chs"]
+    for st in spec.stages:
+        for i in range(st.depth):
+            rows.append((st.block, in_chs, st.out_chs, st.stride if i == 0 else 1, st.opts))
+            in_chs = st.out_chs
+    return {
+        "in_chs": spec.in_chs,
+        "num_classes": spec.num_classes,
+        "act": spec.act,
+        "stem": stem,
+        "stages": rows,
+        "head": dict(vars(spec.head)),
+    }
+
+
+def build_model(spec: ArchSpec) -> nn.Module:
+    """Build the network a spec describes (weights freshly initialised by torch's defaults)."""
+    return Net(blocks=BLOCKS, **net_tables(spec))

@@ -1,0 +1,129 @@
+"""python -m nas.search --budget 200: the multi-objective architecture search.
+
+Re-running the same command resumes the study and tops it up to ``--budget`` finished trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import optuna
+from tqdm import tqdm
+
+from nas.cost import human
+from nas.data import DATASETS
+from nas.study import DEFAULT_STORAGE, SAMPLERS, SearchConfig, finished, run_search
+from search_spaces import SPACES
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (no usage block) and exits with 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineErrorParser(prog="python -m nas.search", description=__doc__)
+    p.add_argument("--budget", type=positive_int, default=200, help="finished trials the study must hold")
+    p.add_argument(
+        "--dataset", default="digits", help=f"{', '.join(DATASETS)} or folder:PATH (default: digits, offline)"
+    )
+    p.add_argument("--space", default="mixed", choices=sorted(SPACES), help="search space (default: mixed)")
+    p.add_argument("--epochs", type=positive_int, default=SearchConfig.epochs, help="proxy training epochs")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study database")
+    p.add_argument("--study-name", default=None, help="default: <dataset>-<space>")
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
+    p.add_argument("--seed", type=int, default=0, help="fixes sampling and training")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--data-dir", default="studies/data", help="where torchvision datasets live")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never download datasets")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's per-trial log lines")
+    return p
+
+
+def pareto_table(study: optuna.Study) -> str:
+    """The Pareto-optimal trials, cheapest first."""
+    rows = sorted(study.best_trials, key=lambda t: (t.values[1], t.values[2]))
+    lines = [f"{'trial':>5}  {'accuracy':>8}  {'FLOPs':>7}  {'params':>7}  arch"]
+    for t in rows:
+        acc, flops, params = t.values
+        lines.append(f"{t.number:>5}  {acc:>8.4f}  {human(flops):>7}  {human(params):>7}  {t.user_attrs['arch']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        config = SearchConfig(
+            budget=args.budget,
+            dataset=args.dataset,
+            space=args.space,
+            epochs=args.epochs,
+            storage=args.storage,
+            study_name=args.study_name,
+            sampler=args.sampler,
+            seed=args.seed,
+            device=args.device,
+            data_dir=args.data_dir,
+            download=args.download,
+            command=["python", "-m", "nas.search", *(sys.argv[1:] if argv is None else argv)],
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    bar: tqdm | None = None
+    started = time.perf_counter()
+
+    def on_start(study: optuna.Study, done: int) -> None:
+        nonlocal bar
+        print(f"study {study.study_name!r} in {config.storage}: {done} finished trials, budget {config.budget}")
+        bar = tqdm(total=config.budget, initial=min(done, config.budget), unit="trial", dynamic_ncols=True)
+
+    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        assert bar is not None
+        bar.n = min(len(finished(study)), config.budget)
+        bar.set_postfix(front=len(study.best_trials), last=trial.state.name.lower())
+        bar.refresh()
+
+    try:
+        study = run_search(config, on_trial=on_trial, on_start=on_start)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(finished(study))} finished trials in study {study.study_name!r} ({elapsed / 60:.1f} min this run)")
+    print("Pareto front (accuracy up, FLOPs down, params down):")
+    print(pareto_table(study))
+    storage_arg = "" if config.storage == DEFAULT_STORAGE else f" --storage {config.storage}"
+    print("\nNext:")
+    print(f"  optuna-dashboard {config.storage}          # browse the study")
+    print(f"  python -m nas.search --budget {config.budget * 2}{storage_arg} ...  # same flags: top up the study")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

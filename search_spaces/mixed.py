@@ -1,0 +1,14 @@
+"""Every stage picks its block family: SqueezeNet Fire, MobileNet depthwise-separable or inverted residual, ShuffleNetV2 unit."""
+
+from __future__ import annotations
+
+import optuna
+
+from nas.arch import ArchSpec
+from search_spaces.common import SpaceContext, sample_arch
+
+FAMILIES = ("fire", "dwsep", "ir", "shuffle",)
+
+
+def sample(trial: optuna.Trial, ctx: SpaceContext) -> ArchSpec:
+    return sample_arch(trial, ctx, FAMILIES)

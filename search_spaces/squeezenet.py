@@ -1,0 +1,14 @@
+"""Baseline: SqueezeNet Fire modules only."""
+
+from __future__ import annotations
+
+import optuna
+
+from nas.arch import ArchSpec
+from search_spaces.common import SpaceContext, sample_arch
+
+FAMILIES = ("fire",)
+
+
+def sample(trial: optuna.Trial, ctx: SpaceContext) -> ArchSpec:
+    return sample_arch(trial, ctx, FAMILIES)
