@@ -1,8 +1,8 @@
 """ArchSpec: an architecture as data, with JSON and compact-string codecs and a canonical digest.
 
-The compact string reads left to right like the network, e.g. MobileNetV2's first stages::
+The compact string reads left to right like the network, e.g. MobileNetV2 (middle cut)::
 
-    224px w1.0 in3 cls1000 relu6 | stem:32 k3 s2 p1 bn1 | ir:16x1 s1 e1.0 k3 | ir:24x2 s2 e6.0 k3 | head:1280 linear d0.2
+224px w1.0 in3 cls1000 relu6 | stem:32 k3 s2 p1 bn1 | ir:16x1 s1 e1.0 | ir:24x2 s2 e6.0 | ... | head:1280 linear d0.2
 
 Global fields, then ``stem:OUT`` (kernel, stride, padding, BN, optional ``maxpool`` or
 ``maxpool-ceil``), one ``BLOCK:OUTxDEPTH`` token per stage (stride and block options as
@@ -195,9 +195,7 @@ class ArchSpec:
     def canonical(self) -> ArchSpec:
         """The same network with the width multiplier folded into the channels and every block
         option spelled out, so specs that build the same network compare equal."""
-        stages = tuple(
-            StageSpec(st.block, self.chs(st.out_chs), st.depth, st.stride, st.opts) for st in self.stages
-        )
+        stages = tuple(StageSpec(st.block, self.chs(st.out_chs), st.depth, st.stride, st.opts) for st in self.stages)
         return dataclasses.replace(
             self,
             stem=dataclasses.replace(self.stem, out_chs=self.chs(self.stem.out_chs)),

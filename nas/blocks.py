@@ -27,9 +27,7 @@ def conv_bn_act(
 ) -> nn.Sequential:
     """Conv + BatchNorm + activation; without BN the conv carries a bias (SqueezeNet style)."""
     padding = kernel_size // 2 if padding is None else padding
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups, bias=not bn)
-    ]
+    layers: list[nn.Module] = [nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups, bias=not bn)]
     if bn:
         layers.append(nn.BatchNorm2d(out_chs))
     if act is not None:
@@ -93,9 +91,7 @@ class Fire(nn.Module):
 class DepthwiseSeparable(nn.Module):
     """MobileNet v1: a depthwise kxk conv (one filter per channel), then a 1x1 pointwise conv."""
 
-    def __init__(
-        self, in_chs: int, out_chs: int, stride: int = 1, *, kernel_size: int = 3, act: str = "relu"
-    ) -> None:
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, *, kernel_size: int = 3, act: str = "relu") -> None:
         super().__init__()
         _check_common("DepthwiseSeparable", in_chs, out_chs, stride, act)
         _check(kernel_size in (3, 5, 7), f"DepthwiseSeparable: kernel_size must be 3, 5 or 7, got {kernel_size}")
@@ -143,9 +139,7 @@ class ShuffleUnit(nn.Module):
     changes, so every (in_chs, out_chs, stride) the search samples is a valid unit.
     """
 
-    def __init__(
-        self, in_chs: int, out_chs: int, stride: int = 1, *, kernel_size: int = 3, act: str = "relu"
-    ) -> None:
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, *, kernel_size: int = 3, act: str = "relu") -> None:
         super().__init__()
         _check_common("ShuffleUnit", in_chs, out_chs, stride, act)
         _check(out_chs % 2 == 0, f"ShuffleUnit: out_chs must be even (two branches), got {out_chs}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import thop
-from thop.profile import register_hooks
 import torch
+from thop.profile import register_hooks
 from thop.vision.basic_hooks import zero_ops
 from torch import nn
 

@@ -19,7 +19,7 @@ def _fire(out_chs: int, depth: int, stride: int = 1) -> StageSpec:
 def _shufflenet_v2(chs: tuple[int, int, int]) -> ArchSpec:
     return ArchSpec(
         stem=StemSpec(24, 3, 2, 1, pool="max"),
-        stages=tuple(StageSpec("shuffle", c, d, 2) for c, d in zip(chs, (4, 8, 4))),
+        stages=tuple(StageSpec("shuffle", c, d, 2) for c, d in zip(chs, (4, 8, 4), strict=True)),
         head=HeadSpec(1024),
         resolution=224,
         num_classes=1000,
@@ -45,8 +45,7 @@ REFERENCES: dict[str, ArchSpec] = {
     "mobilenet_v1": ArchSpec(
         stem=StemSpec(32),
         stages=tuple(
-            StageSpec("dwsep", c, d, s)
-            for c, d, s in ((64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2))
+            StageSpec("dwsep", c, d, s) for c, d, s in ((64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2))
         ),
         resolution=224,
         num_classes=1000,

@@ -203,5 +203,3 @@ def run_search(
         gc_after_trial=False,
     )
     return study
-
-

@@ -1,4 +1,4 @@
-"""Every stage picks its block family: SqueezeNet Fire, MobileNet depthwise-separable or inverted residual, ShuffleNetV2 unit."""
+"""The default space: every stage picks its family (Fire, depthwise-separable, inverted residual, shuffle)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import optuna
 from nas.arch import ArchSpec
 from search_spaces.common import SpaceContext, sample_arch
 
-FAMILIES = ("fire", "dwsep", "ir", "shuffle",)
+FAMILIES = ("fire", "dwsep", "ir", "shuffle")
 
 
 def sample(trial: optuna.Trial, ctx: SpaceContext) -> ArchSpec:

@@ -7,7 +7,7 @@ import optuna
 from nas.arch import ArchSpec
 from search_spaces.common import SpaceContext, sample_arch
 
-FAMILIES = ("dwsep", "ir",)
+FAMILIES = ("dwsep", "ir")
 
 
 def sample(trial: optuna.Trial, ctx: SpaceContext) -> ArchSpec:
