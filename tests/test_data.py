@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets as tvd
+from PIL import Image
+
+from nas.data import check_dataset_name, holdout_split, load_dataset
+
+
+def test_digits_splits_are_fixed_disjoint_and_normalised(digits) -> None:
+    assert digits.num_classes == 10 and digits.in_chs == 1 and digits.native_resolution == 8
+    sizes = len(digits.train_x), len(digits.val_x), len(digits.test_x)
+    assert sum(sizes) == 1797 and min(sizes) > 250
+    again = load_dataset("digits")
+    assert torch.equal(again.val_x, digits.val_x) and torch.equal(again.test_y, digits.test_y)
+    assert abs(digits.train_x.mean().item()) < 1e-3
+    x, y = digits.split("val", 16)
+    assert x.shape[1:] == (1, 16, 16) and len(y) == len(digits.val_y)
+    assert digits.split("val", 16)[0] is x  # resized once, cached
+
+
+def test_holdout_split_is_stratified_disjoint_and_complete() -> None:
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 1)
+    keep, hold = holdout_split(labels, 0.2)
+    assert not set(keep) & set(hold) and len(keep) + len(hold) == len(labels)
+    assert np.bincount(labels[hold]).tolist() == [10, 6]  # a one-image class stays in training
+    assert np.array_equal(holdout_split(labels, 0.2)[1], hold)
+
+
+def write_images(root: Path, classes: dict[str, int], size: int = 20) -> None:
+    rng = np.random.default_rng(0)
+    for c, (name, n) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img = rng.integers(0, 60, (size, size + 4, 3), dtype=np.uint8) + np.uint8(60 * c)
+            Image.fromarray(img).save(root / name / f"{i}.png")
+
+
+def test_folder_dataset_single_tree_is_split_deterministically(tmp_path: Path) -> None:
+    write_images(tmp_path / "shapes", {"circle": 20, "square": 15, "star": 10})
+    data = load_dataset(f"folder:{tmp_path / 'shapes'}")
+    assert data.num_classes == 3 and data.in_chs == 3 and data.native_resolution == 32
+    assert len(data.train_x) + len(data.val_x) + len(data.test_x) == 45
+    assert set(data.test_y.tolist()) == {0, 1, 2}
+    assert torch.equal(load_dataset(f"folder:{tmp_path / 'shapes'}").test_x, data.test_x)
+
+
+def test_folder_dataset_with_train_and_test_trees(tmp_path: Path) -> None:
+    write_images(tmp_path / "set" / "train", {"a": 12, "b": 12})
+    write_images(tmp_path / "set" / "test", {"a": 3, "b": 4})
+    data = load_dataset(f"folder:{tmp_path / 'set'}")
+    assert len(data.test_x) == 7 and len(data.train_x) + len(data.val_x) == 24
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        (None, "does not exist"),
+        ({}, "has no class folders with images"),
+        ({"only": 5}, "needs at least 2 class folders"),
+    ],
+)
+def test_bad_folders_are_clear_errors(tmp_path: Path, layout, message: str) -> None:
+    root = tmp_path / "data"
+    if layout is not None:
+        root.mkdir()
+        write_images(root, layout)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(f"folder:{root}")
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The IDX format MNIST ships in (big-endian dims after a type/rank magic)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_read_from_data_dir(tmp_path: Path) -> None:
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("t10k", 10)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    data = load_dataset("mnist", tmp_path, download=False)
+    assert data.in_chs == 1 and data.native_resolution == 28 and data.num_classes == 10
+    assert len(data.test_x) == 10 and len(data.train_x) + len(data.val_x) == 40
+
+
+def test_cifar10_read_from_data_dir(tmp_path: Path, monkeypatch) -> None:
+    base = tmp_path / "cifar10" / tvd.CIFAR10.base_folder
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def batch(name: str, n: int) -> list[str]:
+        data = {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), "labels": list(np.arange(n) % 10)}
+        (base / name).write_bytes(pickle.dumps(data))
+        return [name, hashlib.md5((base / name).read_bytes()).hexdigest()]
+
+    (base / "batches.meta").write_bytes(pickle.dumps({"label_names": ["c%d" % i for i in range(10)]}))
+    meta = {**tvd.CIFAR10.meta, "md5": hashlib.md5((base / "batches.meta").read_bytes()).hexdigest()}
+    # torchvision checks files against CIFAR-10's real checksums: point it at these small files'.
+    monkeypatch.setattr(tvd.CIFAR10, "train_list", [batch(f"data_batch_{i}", 20) for i in range(1, 6)])
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [batch("test_batch", 30)])
+    monkeypatch.setattr(tvd.CIFAR10, "meta", meta)
+    data = load_dataset("cifar10", tmp_path, download=False)
+    assert data.in_chs == 3 and data.native_resolution == 32 and data.hflip
+    assert len(data.test_x) == 30 and len(data.train_x) + len(data.val_x) == 100
+
+
+def test_missing_torchvision_set_without_download_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="CIFAR10 is not in .*downloads are off"):
+        load_dataset("cifar10", tmp_path, download=False)
+
+
+def test_unknown_dataset_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        check_dataset_name("imagenet")
