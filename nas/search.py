@@ -104,11 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         study = run_search(config, on_trial=on_trial, on_start=on_start)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # bad input found once the storage or dataset is opened
+        parser.error(str(exc))
     except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     finally:
         if bar is not None:
@@ -118,10 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(finished(study))} finished trials in study {study.study_name!r} ({elapsed / 60:.1f} min this run)")
     print("Pareto front (accuracy up, FLOPs down, params down):")
     print(pareto_table(study))
-    storage_arg = "" if config.storage == DEFAULT_STORAGE else f" --storage {config.storage}"
     print("\nNext:")
-    print(f"  optuna-dashboard {config.storage}          # browse the study")
-    print(f"  python -m nas.search --budget {config.budget * 2}{storage_arg} ...  # same flags: top up the study")
+    print(f"  optuna-dashboard {config.storage}   # browse the study")
+    print("  the same command with a larger --budget   # top the study up")
     return 0
 
 

@@ -117,7 +117,9 @@ def open_study(config: SearchConfig) -> optuna.Study:
     wanted = {k: getattr(config, k) for k in STUDY_KEYS}
     stored = {k: study.user_attrs.get(k) for k in STUDY_KEYS}
     if study.user_attrs.get("dataset") is None:
-        study.set_metric_names(METRICS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(METRICS)
         for key, value in {**wanted, "sampler": config.sampler, "seed": config.seed}.items():
             study.set_user_attr(key, value)
         study.set_user_attr("command", " ".join(config.command))

@@ -25,9 +25,7 @@ def stages(draw: st.DrawFn) -> StageSpec:
     block = draw(st.sampled_from(sorted(OPTIONS)))
     names = draw(st.lists(st.sampled_from(sorted(OPTIONS[block])), unique=True))
     options = {name: draw(OPTION_VALUES[name]) for name in names}
-    return StageSpec(
-        block, draw(st.integers(1, 512)), draw(st.integers(1, 6)), draw(st.sampled_from([1, 2])), options
-    )
+    return StageSpec(block, draw(st.integers(1, 512)), draw(st.integers(1, 6)), draw(st.sampled_from([1, 2])), options)
 
 
 @st.composite
@@ -40,9 +38,7 @@ def specs(draw: st.DrawFn) -> ArchSpec:
         draw(st.booleans()),
         draw(st.sampled_from(STEM_POOLS)),
     )
-    head = HeadSpec(
-        draw(st.integers(0, 2048)), draw(st.sampled_from(CLASSIFIERS)), draw(st.floats(0.0, 0.9))
-    )
+    head = HeadSpec(draw(st.integers(0, 2048)), draw(st.sampled_from(CLASSIFIERS)), draw(st.floats(0.0, 0.9)))
     return ArchSpec(
         stem,
         tuple(draw(st.lists(stages(), min_size=1, max_size=6))),
@@ -88,9 +84,7 @@ def test_references_round_trip() -> None:
 
 def test_default_options_spelled_out_or_not_give_one_digest() -> None:
     base = REFERENCES["mobilenet_v2"]
-    spelled = dataclasses.replace(
-        base, stages=tuple(dataclasses.replace(s, options=s.opts) for s in base.stages)
-    )
+    spelled = dataclasses.replace(base, stages=tuple(dataclasses.replace(s, options=s.opts) for s in base.stages))
     assert spelled != base
     assert spelled.digest() == base.digest()
 

@@ -103,7 +103,7 @@ def test_cifar10_read_from_data_dir(tmp_path: Path, monkeypatch) -> None:
         (base / name).write_bytes(pickle.dumps(data))
         return [name, hashlib.md5((base / name).read_bytes()).hexdigest()]
 
-    (base / "batches.meta").write_bytes(pickle.dumps({"label_names": ["c%d" % i for i in range(10)]}))
+    (base / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
     meta = {**tvd.CIFAR10.meta, "md5": hashlib.md5((base / "batches.meta").read_bytes()).hexdigest()}
     # torchvision checks files against CIFAR-10's real checksums: point it at these small files'.
     monkeypatch.setattr(tvd.CIFAR10, "train_list", [batch(f"data_batch_{i}", 20) for i in range(1, 6)])

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas import ArchSpec
+from nas.search import main as search_main
+
+USER_ATTRS = {"arch", "arch_json", "digest", "flops", "params", "train_seconds", "epochs", "device", "dataset", "seed"}
+
+
+def main(argv: list[str]) -> int:
+    """The CLI's exit code, whether it returns it or exits with it."""
+    try:
+        return search_main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def complete(storage: str, name: str = "digits-mixed") -> list:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return study.get_trials(states=(TrialState.COMPLETE,))
+
+
+def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    args = ["--storage", storage, "--epochs", "1", "--seed", "3"]
+    assert main(["--budget", "3", *args]) == 0
+    first = complete(storage)
+    assert len(first) == 3
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "optuna-dashboard" in out
+
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    assert study.metric_names == ["accuracy", "flops", "params"]
+    for trial in first:
+        assert set(trial.user_attrs) >= USER_ATTRS
+        spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
+        assert spec.to_string() == trial.user_attrs["arch"]
+        assert trial.values[1:] == [trial.user_attrs["flops"], trial.user_attrs["params"]]
+        assert 0.0 <= trial.values[0] <= 1.0
+        assert {"torch", "optuna", "nas"} <= set(trial.user_attrs["versions"])
+
+    assert main(["--budget", "5", *args]) == 0
+    after = complete(storage)
+    assert len(after) == 5
+    # the first three are untouched: same numbers, same values, same finish times
+    assert [(t.number, t.values, t.datetime_complete) for t in after[:3]] == [
+        (t.number, t.values, t.datetime_complete) for t in first
+    ]
+    assert "3 finished trials" in capsys.readouterr().out
+
+    assert main(["--budget", "4", *args]) == 0  # budget already met: nothing runs
+    assert len(complete(storage)) == 5
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
+    assert main(["--budget", "2", "--storage", storage, "--epochs", "2"]) == 2
+    assert "was created with" in capsys.readouterr().err
+    assert len(complete(storage)) == 1
+
+
+def test_study_with_other_objectives_is_refused(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    optuna.create_study(storage=storage, study_name="digits-mixed", direction="minimize")
+    assert main(["--budget", "1", "--storage", storage]) == 2
+    assert "has other objectives" in capsys.readouterr().err
+
+
+def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("my thesis, not a database")
+    assert main(["--budget", "1", "--storage", f"sqlite:///{path}"]) == 2
+    assert "is not a SQLite database" in capsys.readouterr().err
+    assert path.read_text() == "my thesis, not a database"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "0"], "must be at least 1"),
+        (["--budget", "-3"], "must be at least 1"),
+        (["--budget", "lots"], "expected a whole number"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--space", "huge"], "invalid choice: 'huge'"),
+        (["--sampler", "grid"], "invalid choice: 'grid'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--storage", "not a url"], "malformed storage URL"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path: Path, capsys, args: list, message: str) -> None:
+    assert main(["--storage", f"sqlite:///{tmp_path / 'x.db'}", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # nothing written
+
+
+def test_cli_runs_as_a_module(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nas.search", "--budget", "2", "--epochs", "1", "--storage", storage, "--space",
+         "shufflenet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Pareto front" in proc.stdout
+    assert len(complete(storage, "digits-shufflenet")) == 2
