@@ -117,9 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(finished(study))} finished trials in study {study.study_name!r} ({elapsed / 60:.1f} min this run)")
     print("Pareto front (accuracy up, FLOPs down, params down):")
     print(pareto_table(study))
+    where = f" --storage {config.storage} --study-name {study.study_name}"
     print("\nNext:")
-    print(f"  optuna-dashboard {config.storage}   # browse the study")
-    print("  the same command with a larger --budget   # top the study up")
+    print(f"  python -m nas.dashboard --storage {config.storage}   # browse the study in optuna-dashboard")
+    print(f"  python -m nas.report{where}   # HTML report with the reference networks")
+    print(f"  python -m nas.export{where} --pick knee   # standalone PyTorch code of the knee model")
+    print("  (the same search command with a larger --budget tops the study up)")
     return 0
 
 

@@ -131,6 +131,23 @@ def open_study(config: SearchConfig) -> optuna.Study:
     return study
 
 
+def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
+    """Load a study that must exist; a storage holding a single study needs no name."""
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
+        raise ValueError(f"no study database at {storage}: run python -m nas.search first")
+    try:
+        names = optuna.get_all_study_names(storage=prepare_storage(storage))
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        raise ValueError(f"cannot open storage {storage!r}: {str(exc).splitlines()[0]}") from None
+    if study_name is None:
+        if len(names) != 1:
+            raise ValueError(f"{storage} holds {len(names)} studies {names}: pass --study-name")
+        study_name = names[0]
+    if study_name not in names:
+        raise ValueError(f"no study {study_name!r} in {storage}; studies there: {names}")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
 def finished(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
@@ -188,6 +205,9 @@ def run_search(
     if len(finished(study)) >= config.budget:
         return study
     data = load_dataset(config.dataset, config.data_dir, config.download).to(device)
+    if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
+        study.set_user_attr("mean", list(data.mean))
+        study.set_user_attr("std", list(data.std))
     torch.manual_seed(config.seed)
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:

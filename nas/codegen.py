@@ -1,0 +1,63 @@
+"""ArchSpec -> a standalone PyTorch module that imports only torch.
+
+The generated file holds verbatim copies of the block classes it uses (from ``nas.blocks``) and
+of ``nas.build.Net``, plus a stage table, so it builds the very same module tree as
+``build_model(spec)`` and loads its ``state_dict`` with no key mismatch.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from nas import blocks
+from nas.arch import ArchSpec
+from nas.build import Net, net_tables
+
+_HELPERS = (blocks.conv_bn_act, blocks.channel_shuffle, blocks._check, blocks._check_common)
+
+_MAIN = '''
+def build() -> nn.Module:
+    """The network, freshly initialised (load the trained weights with load_state_dict)."""
+    return Net(blocks=BLOCKS, **TABLE)
+
+
+if __name__ == "__main__":
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build().eval()
+    x = torch.randn(1, IN_CHANNELS, INPUT_SIZE, INPUT_SIZE)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        logits = model(x)
+    assert logits.shape == (1, NUM_CLASSES), logits.shape
+    params = sum(p.numel() for p in model.parameters())
+    print(f"output {tuple(logits.shape)}  params {params:,}  FLOPs (MACs) {counter.get_total_flops() // 2:,}")
+'''
+
+
+def module_source(spec: ArchSpec, *, doc: str, mean: tuple[float, ...], std: tuple[float, ...]) -> str:
+    """The text of a self-contained Python module that builds ``spec``."""
+    tables = net_tables(spec)
+    used = sorted({row[0] for row in tables["stages"]})
+    classes = [blocks.BLOCKS[name] for name in used]
+    table = "".join(f"    {k!r}: {v!r},\n" for k, v in tables.items() if k != "stages")
+    table += "    'stages': [  # one row per block: (block, in_chs, out_chs, stride, options)\n"
+    table += "".join(f"        {row!r},\n" for row in tables["stages"]) + "    ],\n"
+    parts = [
+        f'"""{doc.strip()}\n"""\n',
+        "from __future__ import annotations\n\nfrom typing import Any\n\nimport torch\nfrom torch import nn\n",
+        f"INPUT_SIZE = {spec.resolution}  # pixels, square",
+        f"IN_CHANNELS = {spec.in_chs}",
+        f"NUM_CLASSES = {spec.num_classes}",
+        "# The trainer fed images scaled to [0, 1], then normalised per channel with these:",
+        f"MEAN = {tuple(mean)!r}",
+        f"STD = {tuple(std)!r}",
+        f"ARCH = {spec.to_string()!r}\n",
+        "ACTIVATIONS = {" + ", ".join(f'"{k}": nn.{v.__name__}' for k, v in blocks.ACTIVATIONS.items()) + "}\n",
+        *(inspect.getsource(fn) for fn in _HELPERS),
+        *(inspect.getsource(cls) for cls in classes),
+        inspect.getsource(Net),
+        "BLOCKS = {" + ", ".join(f"{n!r}: {blocks.BLOCKS[n].__name__}" for n in used) + "}",
+        "TABLE: dict[str, Any] = {\n" + table + "}\n",
+        _MAIN,
+    ]
+    return "\n\n".join(parts)

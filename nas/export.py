@@ -1,0 +1,207 @@
+"""python -m nas.export: take an architecture from a study into your own project.
+
+Writes ``studies/<study>/exports/<name>.py`` (standalone: imports only torch) and the ArchSpec
+JSON beside it; optionally retrains it from scratch on train+validation, reports test accuracy
+and saves the weights (``.pt``), and exports ONNX / torch.export (``.pt2``) files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.arch import ArchSpec
+from nas.codegen import module_source
+from nas.cost import human
+from nas.data import load_dataset
+from nas.pick import RULES, parse_size, pick
+from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from nas.search import OneLineErrorParser
+from nas.study import DEFAULT_STORAGE, load_existing_study
+
+
+@dataclass
+class Exported:
+    code: Path
+    spec_json: Path
+    weights: Path | None = None
+    onnx: Path | None = None
+    pt2: Path | None = None
+    test_accuracy: float | None = None
+
+
+def study_dir(study: optuna.Study, root: str | Path = "studies") -> Path:
+    return Path(root) / study.study_name
+
+
+def trial_source(study: optuna.Study, trial: FrozenTrial) -> str:
+    """The standalone module for a finished trial, with its scores in the docstring."""
+    spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
+    acc, flops, params = trial.values if trial.values else (float("nan"), 0, 0)
+    doc = (
+        f"{study.study_name} trial {trial.number}: exported by lightweight NAS (python -m nas.export).\n\n"
+        f"arch:      {spec.to_string()}\n"
+        f"accuracy:  {acc:.4f} (validation, proxy training of {trial.user_attrs.get('epochs')} epochs"
+        f" on {trial.user_attrs.get('dataset')})\n"
+        f"FLOPs:     {int(flops):,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
+        f"params:    {int(params):,}\n"
+        f"study:     {study.study_name}\ntrial:     {trial.number}\n\n"
+        "Use: model = build(); model.load_state_dict(torch.load('<name>.pt')); feed images of\n"
+        "INPUT_SIZE x INPUT_SIZE with IN_CHANNELS channels, scaled to [0, 1] and normalised by MEAN/STD.\n"
+        "Run this file to check it: python <name>.py"
+    )
+    mean = study.user_attrs.get("mean", [0.0] * spec.in_chs)
+    std = study.user_attrs.get("std", [1.0] * spec.in_chs)
+    return module_source(spec, doc=doc, mean=tuple(mean), std=tuple(std))
+
+
+def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not trials:
+        raise ValueError(f"study {study.study_name!r} has no trial {number}")
+    if trials[0].state != TrialState.COMPLETE or "arch_json" not in trials[0].user_attrs:
+        raise ValueError(f"trial {number} of study {study.study_name!r} did not finish ({trials[0].state.name})")
+    return trials[0]
+
+
+def require(module: str, extra: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise ValueError(f"this needs {module}: pip install 'lightweight-nas[{extra}]'") from None
+
+
+def export_onnx(model: torch.nn.Module, spec: ArchSpec, path: Path) -> float:
+    """Write ONNX (dynamo exporter), run it in onnxruntime, return max |onnx - torch|."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        require(module, "onnx")
+    import onnxruntime
+
+    model = model.cpu().eval()
+    x = torch.randn(2, spec.in_chs, spec.resolution, spec.resolution)
+    batch = torch.export.Dim("batch", min=1)
+    torch.onnx.export(model, (x,), str(path), dynamo=True, dynamic_shapes=({0: batch},), verbose=False)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (ours,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        return float((torch.from_numpy(ours) - model(x)).abs().max())
+
+
+def export_pt2(model: torch.nn.Module, spec: ArchSpec, path: Path) -> None:
+    x = torch.randn(1, spec.in_chs, spec.resolution, spec.resolution)
+    torch.export.save(torch.export.export(model.cpu().eval(), (x,)), str(path))
+
+
+def export(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    *,
+    out_dir: Path,
+    name: str,
+    train_epochs: int = 0,
+    device: str = "auto",
+    data_dir: str = "studies/data",
+    onnx: bool = False,
+    pt2: bool = False,
+    log=print,
+) -> Exported:
+    spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = Exported(code=out_dir / f"{name}.py", spec_json=out_dir / f"{name}.json")
+    result.code.write_text(trial_source(study, trial).replace("<name>", name))
+    result.spec_json.write_text(spec.to_json(indent=2) + "\n")
+    log(f"wrote {result.code} and {result.spec_json}")
+
+    model = None
+    if train_epochs:
+        data = load_dataset(trial.user_attrs["dataset"], data_dir)
+        trained = train_and_evaluate(
+            spec, data, ProxyConfig(epochs=train_epochs), device=resolve_device(device),
+            seed=trial.user_attrs.get("seed", 0), train_on=("train", "val"), eval_on="test",
+        )  # fmt: skip
+        model = trained.model.cpu()
+        result.test_accuracy = trained.accuracy
+        result.weights = out_dir / f"{name}.pt"
+        torch.save(model.state_dict(), result.weights)
+        log(
+            f"retrained {train_epochs} epochs on train+validation: test accuracy {trained.accuracy:.4f}; "
+            f"weights in {result.weights}"
+        )
+    if onnx or pt2:
+        if model is None:
+            from nas.build import build_model
+
+            model = build_model(spec)
+        if onnx:
+            result.onnx = out_dir / f"{name}.onnx"
+            diff = export_onnx(model, spec, result.onnx)
+            log(f"wrote {result.onnx}: onnxruntime vs PyTorch max abs diff {diff:.2e}")
+        if pt2:
+            result.pt2 = out_dir / f"{name}.pt2"
+            export_pt2(model, spec, result.pt2)
+            log(f"wrote {result.pt2} (torch.export)")
+    return result
+
+
+def size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineErrorParser(prog="python -m nas.export", description=__doc__)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=int, help="trial number")
+    which.add_argument("--pick", choices=RULES, help="a rule over the feasible Pareto set")
+    p.add_argument("--max-flops", type=size_arg, help="limit for --pick, e.g. 50M")
+    p.add_argument("--max-params", type=size_arg, help="limit for --pick, e.g. 1.5M")
+    p.add_argument("--min-accuracy", type=float, help="limit for --pick, e.g. 0.9")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--study-name", default=None, help="needed only when the storage holds several studies")
+    p.add_argument("--name", default=None, help="file name without suffix (default: trial<N>)")
+    p.add_argument("--out-dir", default=None, help="default: studies/<study>/exports")
+    p.add_argument("--train-epochs", type=int, default=0, help="retrain from scratch, report test accuracy")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default="studies/data")
+    p.add_argument("--onnx", action="store_true", help="also write ONNX (extra: onnx)")
+    p.add_argument("--pt2", action="store_true", help="also write a torch.export program")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.train_epochs < 0:
+            raise ValueError(f"--train-epochs must be >= 0, got {args.train_epochs}")
+        study = load_existing_study(args.storage, args.study_name)
+        if args.trial is not None:
+            trial = get_trial(study, args.trial)
+        else:
+            trial = pick(
+                study, args.pick, max_flops=args.max_flops, max_params=args.max_params, min_accuracy=args.min_accuracy
+            )
+        acc, flops, params = trial.values
+        print(f"trial {trial.number}: accuracy {acc:.4f}, {human(flops)} FLOPs, {human(params)} params")
+        print(f"  {trial.user_attrs['arch']}")
+        out_dir = Path(args.out_dir) if args.out_dir else study_dir(study) / "exports"
+        export(
+            study, trial, out_dir=out_dir, name=args.name or f"trial{trial.number}",
+            train_epochs=args.train_epochs, device=args.device, data_dir=args.data_dir, onnx=args.onnx, pt2=args.pt2,
+        )  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Choosing a trial from a finished study: by number, or by a rule over the feasible Pareto set."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+RULES = ("max-accuracy", "knee", "min-flops")
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def parse_size(text: str) -> int:
+    """'50M' -> 50_000_000; K, M and G suffixes (any case), plain numbers too."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text)
+    if not m:
+        raise ValueError(f"expected a size such as 1.5M, 300K or 2G, got {text!r}")
+    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """A trial with Optuna constraints is feasible when every constraint value is <= 0."""
+    constraints = trial.system_attrs.get("constraints")
+    return constraints is None or all(c <= 0 for c in constraints)
+
+
+def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
+    """Pareto-optimal feasible trials (accuracy up, FLOPs and params down), cheapest first."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
+    front = [t for t in trials if not any(_dominates(o, t) for o in trials)]
+    return sorted(front, key=lambda t: (t.values[1], t.values[2], -t.values[0], t.number))
+
+
+def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
+    (acc_a, fl_a, pa_a), (acc_b, fl_b, pa_b) = a.values, b.values
+    return acc_a >= acc_b and fl_a <= fl_b and pa_a <= pa_b and (acc_a, fl_a, pa_a) != (acc_b, fl_b, pa_b)
+
+
+def knee(trials: list[FrozenTrial]) -> FrozenTrial:
+    """The knee of the accuracy-vs-FLOPs front: on the 2-D front, normalised (accuracy, log FLOPs),
+    the point farthest above the chord joining the cheapest and the most accurate ends."""
+    points: dict[tuple[float, float], FrozenTrial] = {}
+    for t in trials:
+        points.setdefault((t.values[1], t.values[0]), t)
+    front2d = [
+        t
+        for (flops, acc), t in sorted(points.items())
+        if not any(f <= flops and a >= acc and (f, a) != (flops, acc) for f, a in points)
+    ]
+    if len(front2d) <= 2:
+        return max(front2d, key=lambda t: t.values[0])
+    xs = [math.log10(max(t.values[1], 1)) for t in front2d]
+    ys = [t.values[0] for t in front2d]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+
+    def norm(x: float, y: float) -> tuple[float, float]:
+        return (x - x0) / ((x1 - x0) or 1), (y - y0) / ((y1 - y0) or 1)
+
+    (ax, ay), (bx, by) = norm(xs[0], ys[0]), norm(xs[-1], ys[-1])
+
+    def above_chord(i: int) -> float:
+        px, py = norm(xs[i], ys[i])
+        return (bx - ax) * (py - ay) - (by - ay) * (px - ax)  # cross product: > 0 above the chord
+
+    return front2d[max(range(len(front2d)), key=above_chord)]
+
+
+def pick(
+    study: optuna.Study,
+    rule: str,
+    *,
+    max_flops: int | None = None,
+    max_params: int | None = None,
+    min_accuracy: float | None = None,
+) -> FrozenTrial:
+    """Apply a rule to the feasible Pareto trials that meet the limits; ValueError if none does."""
+    if rule not in RULES:
+        raise ValueError(f"unknown pick rule {rule!r}; choose one of {list(RULES)}")
+    limits = {
+        "flops <=": max_flops,
+        "params <=": max_params,
+        "accuracy >=": min_accuracy,
+    }
+    candidates = [
+        t
+        for t in feasible_front(study)
+        if (max_flops is None or t.values[1] <= max_flops)
+        and (max_params is None or t.values[2] <= max_params)
+        and (min_accuracy is None or t.values[0] >= min_accuracy)
+    ]
+    if not candidates:
+        said = ", ".join(f"{k} {v}" for k, v in limits.items() if v is not None) or "no limits"
+        raise ValueError(f"no feasible Pareto trial of study {study.study_name!r} meets {said}")
+    if rule == "max-accuracy":
+        return max(candidates, key=lambda t: (t.values[0], -t.values[1], -t.values[2]))
+    if rule == "min-flops":
+        return min(candidates, key=lambda t: (t.values[1], -t.values[0], t.values[2]))
+    return knee(candidates)
