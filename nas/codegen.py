@@ -61,3 +61,33 @@ def module_source(spec: ArchSpec, *, doc: str, mean: tuple[float, ...], std: tup
         _MAIN,
     ]
     return "\n\n".join(parts)
+
+
+def trial_module_source(
+    spec: ArchSpec,
+    *,
+    study_name: str,
+    number: int,
+    accuracy: float,
+    flops: int,
+    params: int,
+    epochs: int,
+    dataset: str,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    name: str,
+) -> str:
+    """``module_source`` with a docstring that says where the architecture came from."""
+    doc = (
+        f"{study_name} trial {number}, exported by lightweight NAS.\n\n"
+        f"arch:      {spec.to_string()}\n"
+        f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset})\n"
+        f"FLOPs:     {flops:,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
+        f"params:    {params:,}\n"
+        f"study:     {study_name}\n"
+        f"trial:     {number}\n\n"
+        f"Use: model = build(); model.load_state_dict(torch.load('{name}.pt')); feed images of\n"
+        "INPUT_SIZE x INPUT_SIZE with IN_CHANNELS channels, scaled to [0, 1] and normalised by MEAN/STD.\n"
+        f"Run this file to check it: python {name}.py"
+    )
+    return module_source(spec, doc=doc, mean=mean, std=std)

@@ -18,7 +18,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
-from nas.codegen import module_source
+from nas.codegen import trial_module_source
 from nas.cost import human
 from nas.data import load_dataset
 from nas.pick import RULES, parse_size, pick
@@ -41,25 +41,16 @@ def study_dir(study: optuna.Study, root: str | Path = "studies") -> Path:
     return Path(root) / study.study_name
 
 
-def trial_source(study: optuna.Study, trial: FrozenTrial) -> str:
-    """The standalone module for a finished trial, with its scores in the docstring."""
+def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
+    """The standalone module of a finished trial, with its scores in the docstring."""
     spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
-    acc, flops, params = trial.values if trial.values else (float("nan"), 0, 0)
-    doc = (
-        f"{study.study_name} trial {trial.number}: exported by lightweight NAS (python -m nas.export).\n\n"
-        f"arch:      {spec.to_string()}\n"
-        f"accuracy:  {acc:.4f} (validation, proxy training of {trial.user_attrs.get('epochs')} epochs"
-        f" on {trial.user_attrs.get('dataset')})\n"
-        f"FLOPs:     {int(flops):,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
-        f"params:    {int(params):,}\n"
-        f"study:     {study.study_name}\ntrial:     {trial.number}\n\n"
-        "Use: model = build(); model.load_state_dict(torch.load('<name>.pt')); feed images of\n"
-        "INPUT_SIZE x INPUT_SIZE with IN_CHANNELS channels, scaled to [0, 1] and normalised by MEAN/STD.\n"
-        "Run this file to check it: python <name>.py"
-    )
-    mean = study.user_attrs.get("mean", [0.0] * spec.in_chs)
-    std = study.user_attrs.get("std", [1.0] * spec.in_chs)
-    return module_source(spec, doc=doc, mean=tuple(mean), std=tuple(std))
+    acc, flops, params = trial.values
+    return trial_module_source(
+        spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
+        epochs=trial.user_attrs.get("epochs"), dataset=trial.user_attrs.get("dataset"), name=name,
+        mean=tuple(study.user_attrs.get("mean", [0.0] * spec.in_chs)),
+        std=tuple(study.user_attrs.get("std", [1.0] * spec.in_chs)),
+    )  # fmt: skip
 
 
 def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
@@ -115,7 +106,7 @@ def export(
     spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
     out_dir.mkdir(parents=True, exist_ok=True)
     result = Exported(code=out_dir / f"{name}.py", spec_json=out_dir / f"{name}.json")
-    result.code.write_text(trial_source(study, trial).replace("<name>", name))
+    result.code.write_text(trial_source(study, trial, name))
     result.spec_json.write_text(spec.to_json(indent=2) + "\n")
     log(f"wrote {result.code} and {result.spec_json}")
 

@@ -7,19 +7,23 @@ finished trials the study must hold, so running the same search again tops it up
 from __future__ import annotations
 
 import platform
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+import optuna_dashboard
 import sqlalchemy
 import torch
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 import nas
 from nas.arch import ArchSpec
+from nas.codegen import trial_module_source
 from nas.cost import count_cost
 from nas.data import Dataset, check_dataset_name, load_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
@@ -46,6 +50,7 @@ class SearchConfig:
     device: str = "auto"
     data_dir: str = "studies/data"
     download: bool = True
+    artifact_dir: str | None = None  # default: "artifacts" beside a SQLite file, else studies/artifacts
     command: list[str] = field(default_factory=list)  # recorded in the study for the record
 
     def __post_init__(self) -> None:
@@ -58,6 +63,8 @@ class SearchConfig:
         check_dataset_name(self.dataset)
         get_space(self.space)
         resolve_device(self.device)
+        if self.artifact_dir is None:
+            self.artifact_dir = str(default_artifact_dir(self.storage))
         if self.study_name is None:
             data = self.dataset.rstrip("/").replace("folder:", "folder-").replace("/", "-")
             self.study_name = f"{data}-{self.space}"
@@ -81,6 +88,17 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
         return optuna.samplers.RandomSampler(seed=seed)
+
+
+def default_artifact_dir(storage: str) -> Path:
+    """Where trial artifacts go: beside the SQLite file, or studies/artifacts for a server."""
+    try:
+        parsed = sqlalchemy.engine.make_url(storage)
+    except sqlalchemy.exc.ArgumentError:
+        return Path("studies/artifacts")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database).parent / "artifacts"
+    return Path("studies/artifacts")
 
 
 def prepare_storage(url: str) -> str:
@@ -123,6 +141,7 @@ def open_study(config: SearchConfig) -> optuna.Study:
         for key, value in {**wanted, "sampler": config.sampler, "seed": config.seed}.items():
             study.set_user_attr(key, value)
         study.set_user_attr("command", " ".join(config.command))
+        optuna_dashboard.save_note(study, study_note(config))
     elif stored != wanted:
         raise ValueError(
             f"study {config.study_name!r} was created with {stored}, not {wanted}; "
@@ -131,14 +150,34 @@ def open_study(config: SearchConfig) -> optuna.Study:
     return study
 
 
-def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
-    """Load a study that must exist; a storage holding a single study needs no name."""
+def study_note(config: SearchConfig) -> str:
+    """The markdown note optuna-dashboard shows on the study page."""
+    return (
+        f"# {config.study_name}\n\n"
+        f"Multi-objective search by lightweight NAS: **accuracy** (validation, up), **flops** "
+        f"(multiply-accumulates, down), **params** (down).\n\n"
+        f"| setting | value |\n|---|---|\n"
+        f"| dataset | `{config.dataset}` |\n| space | `{config.space}` |\n"
+        f"| proxy epochs | {config.epochs} |\n| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n\n"
+        f"Command:\n\n```\n{' '.join(config.command) or 'python -m nas.search'}\n```\n\n"
+        "Each trial carries its ArchSpec JSON and a standalone PyTorch module as artifacts; "
+        "`python -m nas.export --trial N` also retrains and exports weights / ONNX."
+    )
+
+
+def existing_study_names(storage: str) -> list[str]:
+    """Names of the studies in a storage that must already exist (never creates a database)."""
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
         raise ValueError(f"no study database at {storage}: run python -m nas.search first")
     try:
-        names = optuna.get_all_study_names(storage=prepare_storage(storage))
+        return optuna.get_all_study_names(storage=prepare_storage(storage))
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
         raise ValueError(f"cannot open storage {storage!r}: {str(exc).splitlines()[0]}") from None
+
+
+def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
+    """Load a study that must exist; a storage holding a single study needs no name."""
+    names = existing_study_names(storage)
     if study_name is None:
         if len(names) != 1:
             raise ValueError(f"{storage} holds {len(names)} studies {names}: pass --study-name")
@@ -163,8 +202,17 @@ class Objective:
         self.ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
         self.proxy = ProxyConfig(epochs=config.epochs)
         self.versions = library_versions()
+        Path(config.artifact_dir).mkdir(parents=True, exist_ok=True)
+        self.artifacts = FileSystemArtifactStore(config.artifact_dir)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int, int]:
+        try:
+            return self.evaluate(trial)
+        except Exception as exc:  # recorded with the failed trial; optimize(catch=...) goes on
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+
+    def evaluate(self, trial: optuna.Trial) -> tuple[float, int, int]:
         spec: ArchSpec = self.sample(trial, self.ctx)
         cost = count_cost(spec)
         seed = self.config.seed * 1_000_003 + trial.number
@@ -181,14 +229,25 @@ class Objective:
             "versions": self.versions,
         }.items():
             trial.set_user_attr(key, value)
-        try:
-            result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
-        except Exception as exc:  # recorded with the failed trial, then re-raised
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
-            raise
+        result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
         trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
         trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
+        self.upload_artifacts(trial, spec, result.accuracy, cost.flops, cost.params)
         return result.accuracy, cost.flops, cost.params
+
+    def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, flops: int, params: int) -> None:
+        """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
+        name = f"trial{trial.number}"
+        source = trial_module_source(
+            spec, study_name=self.config.study_name, number=trial.number, accuracy=accuracy, flops=flops,
+            params=params, epochs=self.config.epochs, dataset=self.config.dataset, mean=self.data.mean,
+            std=self.data.std, name=name,
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            for suffix, text in ((".json", spec.to_json(indent=2)), (".py", source)):
+                path = Path(tmp) / f"{name}{suffix}"
+                path.write_text(text)
+                upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
 
 
 def run_search(

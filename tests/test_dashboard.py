@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import optuna
+import pytest
+from optuna.artifacts import get_all_artifact_meta
+
+from nas.study import default_artifact_dir
+
+from .browser import ARTIFACTS, browser_page, free_port, serve
+
+
+def test_trials_carry_their_artifacts(small_study) -> None:
+    storage, name = small_study
+    study = optuna.load_study(study_name=name, storage=storage)
+    trial = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[0]
+    files = {meta.filename for meta in get_all_artifact_meta(trial, storage=study._storage)}
+    assert files == {f"trial{trial.number}.json", f"trial{trial.number}.py"}
+    assert len(list(default_artifact_dir(storage).iterdir())) >= 16  # 8 trials x (json + py)
+
+
+@pytest.mark.browser
+def test_dashboard_shows_the_study_in_a_real_browser(small_study) -> None:
+    storage, name = small_study
+    port = free_port()
+    with serve(["-m", "nas.dashboard", "--storage", storage, "--port", str(port)], port) as url:
+        studies = json.load(urllib.request.urlopen(url + "/api/studies"))["study_summaries"]
+        study_id = next(s["study_id"] for s in studies if s["study_name"] == name)
+        with browser_page() as page:
+            page.goto(f"{url}/dashboard/studies/{study_id}", wait_until="networkidle")
+            page.wait_for_selector("text=Pareto Front", timeout=30_000)
+            body = page.inner_text("body")
+            for metric in ("accuracy", "flops", "params"):
+                assert metric in body
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-study.png"), full_page=True)
+
+            page.goto(f"{url}/dashboard/studies/{study_id}/trials", wait_until="networkidle")
+            page.wait_for_selector("text=Trial 0", timeout=30_000)
+            body = page.inner_text("body")
+            assert "Trial 7" in body  # the small study has trials 0..7
+            assert "arch" in body  # user attrs are shown
+            page.screenshot(path=str(ARTIFACTS / "dashboard-trials.png"), full_page=True)
+
+            page.goto(f"{url}/dashboard/studies/{study_id}/note", wait_until="networkidle")
+            page.wait_for_selector("text=Multi-objective search by lightweight NAS", timeout=30_000)
+            assert page.console_errors == [], page.console_errors
