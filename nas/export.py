@@ -21,7 +21,7 @@ from nas.arch import ArchSpec
 from nas.codegen import trial_module_source
 from nas.cost import human
 from nas.data import load_dataset
-from nas.pick import RULES, parse_size, pick
+from nas.front import RULES, parse_size, pick
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.search import OneLineErrorParser
 from nas.study import DEFAULT_STORAGE, load_existing_study

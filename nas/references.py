@@ -7,6 +7,8 @@ space contains the seed's classic designs and reports can place them next to sea
 
 from __future__ import annotations
 
+import dataclasses
+
 from nas.arch import ArchSpec, HeadSpec, StageSpec, StemSpec
 
 _FIRE = {"bn": False}  # SqueezeNet has no BatchNorm: convs carry biases
@@ -72,3 +74,24 @@ REFERENCES: dict[str, ArchSpec] = {
     "shufflenet_v2_x0_5": _shufflenet_v2((48, 96, 192)),
     "shufflenet_v2_x1_0": _shufflenet_v2((116, 232, 464)),
 }
+
+
+def adapt(spec: ArchSpec, *, in_chs: int, num_classes: int, resolution: int, width_mult: float) -> ArchSpec:
+    """A reference design rebuilt for another input size, class count and width.
+
+    Small inputs (< 64 px) get the usual small-image stem (stride 1, no max-pool), and a stride
+    is dropped once the feature map is below 4x4, the rule the search spaces follow too.
+    """
+    stem = spec.stem
+    if resolution < 64:
+        stem = dataclasses.replace(stem, stride=1, pool="none", padding=stem.kernel_size // 2)
+    size = resolution // stem.stride // (2 if stem.pool != "none" else 1)
+    stages = []
+    for stage in spec.stages:
+        stride = stage.stride if size >= 4 else 1
+        size = (size + 1) // stride
+        stages.append(dataclasses.replace(stage, stride=stride))
+    return dataclasses.replace(
+        spec, stem=stem, stages=tuple(stages), in_chs=in_chs, num_classes=num_classes,
+        resolution=resolution, width_mult=width_mult,
+    )  # fmt: skip

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import optuna
 from tqdm import tqdm
 
-from nas.cost import human
 from nas.data import DATASETS
+from nas.front import feasible_front, front_table
 from nas.study import DEFAULT_STORAGE, SAMPLERS, SearchConfig, finished, run_search
 from search_spaces import SPACES
 
@@ -54,16 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-download", dest="download", action="store_false", help="never download datasets")
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's per-trial log lines")
     return p
-
-
-def pareto_table(study: optuna.Study) -> str:
-    """The Pareto-optimal trials, cheapest first."""
-    rows = sorted(study.best_trials, key=lambda t: (t.values[1], t.values[2]))
-    lines = [f"{'trial':>5}  {'accuracy':>8}  {'FLOPs':>7}  {'params':>7}  arch"]
-    for t in rows:
-        acc, flops, params = t.values
-        lines.append(f"{t.number:>5}  {acc:>8.4f}  {human(flops):>7}  {human(params):>7}  {t.user_attrs['arch']}")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(f"\n{len(finished(study))} finished trials in study {study.study_name!r} ({elapsed / 60:.1f} min this run)")
     print("Pareto front (accuracy up, FLOPs down, params down):")
-    print(pareto_table(study))
+    print(front_table(feasible_front(study)))
     where = f" --storage {config.storage} --study-name {study.study_name}"
     print("\nNext:")
     print(f"  python -m nas.dashboard --storage {config.storage}   # browse the study in optuna-dashboard")

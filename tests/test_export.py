@@ -12,7 +12,7 @@ import torch
 from nas import ArchSpec, build_model, count_cost
 from nas.codegen import module_source
 from nas.export import main as export_main
-from nas.pick import feasible_front, knee, parse_size, pick
+from nas.front import feasible_front, knee, parse_size, pick
 from nas.references import REFERENCES
 from search_spaces import SpaceContext
 

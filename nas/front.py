@@ -1,4 +1,4 @@
-"""Choosing a trial from a finished study: by number, or by a rule over the feasible Pareto set."""
+"""The feasible Pareto front of a study: the front itself, its table, and rules to pick a trial from it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.cost import human
 
 RULES = ("max-accuracy", "knee", "min-flops")
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
@@ -36,6 +38,15 @@ def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
 def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
     (acc_a, fl_a, pa_a), (acc_b, fl_b, pa_b) = a.values, b.values
     return acc_a >= acc_b and fl_a <= fl_b and pa_a <= pa_b and (acc_a, fl_a, pa_a) != (acc_b, fl_b, pa_b)
+
+
+def front_table(trials: list[FrozenTrial]) -> str:
+    """A plain-text table of trials: number, accuracy, FLOPs, params, arch."""
+    lines = [f"{'trial':>5}  {'accuracy':>8}  {'FLOPs':>7}  {'params':>7}  arch"]
+    for t in trials:
+        acc, flops, params = t.values
+        lines.append(f"{t.number:>5}  {acc:>8.4f}  {human(flops):>7}  {human(params):>7}  {t.user_attrs['arch']}")
+    return "\n".join(lines)
 
 
 def knee(trials: list[FrozenTrial]) -> FrozenTrial:

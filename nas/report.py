@@ -1,0 +1,285 @@
+"""python -m nas.report: one self-contained HTML report of a study (plotly, works offline).
+
+Accuracy vs FLOPs and vs params (Pareto front highlighted, infeasible trials greyed), a 3-D view,
+hypervolume over trials, and the classic reference networks scored by the same proxy trainer
+(cached in the study) so you see whether the search beats the hand-designed designs. The
+figures are also attached to the study for optuna-dashboard.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import optuna
+import optuna_dashboard
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.cost import count_cost, human
+from nas.data import load_dataset
+from nas.front import feasible_front, front_table, is_feasible
+from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from nas.references import REFERENCES, adapt
+from nas.search import OneLineErrorParser
+from nas.study import DEFAULT_STORAGE, load_existing_study
+
+CACHE_ATTR = "reference_scores"  # study user attr: "<digest>-e<epochs>" -> score of a reference
+DEFAULT_WIDTHS = (0.5, 1.0)  # the ends of the search spaces' width multipliers
+
+
+def score_references(
+    study: optuna.Study,
+    *,
+    names: Sequence[str],
+    width_mults: Sequence[float],
+    data_dir: str = "studies/data",
+    device: str = "auto",
+    log=print,
+) -> list[dict]:
+    """Each reference at each width, trained like the study's trials; cached in the study."""
+    if not names:
+        return []
+    epochs = int(study.user_attrs.get("epochs", ProxyConfig.epochs))
+    cache = dict(study.user_attrs.get(CACHE_ATTR, {}))
+    data = load_dataset(study.user_attrs["dataset"], data_dir)
+    scores = []
+    for name in names:
+        for width in width_mults:
+            spec = adapt(
+                REFERENCES[name], in_chs=data.in_chs, num_classes=data.num_classes,
+                resolution=max(data.resolutions), width_mult=width,
+            )  # fmt: skip
+            key = f"{spec.digest()}-e{epochs}"
+            if key not in cache:
+                log(f"scoring reference {name} x{width} with the proxy trainer ({epochs} epochs)...")
+                result = train_and_evaluate(spec, data, ProxyConfig(epochs=epochs), device=resolve_device(device))
+                cost = count_cost(spec)
+                cache[key] = {
+                    "name": f"{name} x{width}",
+                    "accuracy": result.accuracy,
+                    "flops": cost.flops,
+                    "params": cost.params,
+                    "arch": spec.to_string(),
+                }
+                study.set_user_attr(CACHE_ATTR, cache)  # saved as we go: an interrupted report keeps its work
+            scores.append(cache[key])
+    return scores
+
+
+def _hover(t: FrozenTrial, where: str) -> str:
+    acc, flops, params = t.values
+    return (
+        f"trial {t.number}<br>accuracy {acc:.4f}<br>{human(flops)} FLOPs, {human(params)} params<br>"
+        f"{html.escape(t.user_attrs.get('arch', ''))}<br>python -m nas.export{where} --trial {t.number}"
+    )
+
+
+def figures(study: optuna.Study, references: list[dict], where: str = "") -> dict[str, go.Figure]:
+    """The report's figures, keyed by a short id."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    front = feasible_front(study)
+    on_front = {t.number for t in front}
+    groups = {
+        "trials": [t for t in complete if is_feasible(t) and t.number not in on_front],
+        "infeasible": [t for t in complete if not is_feasible(t)],
+        "Pareto front": front,
+    }
+    style = {
+        "trials": {"color": "#7aa6d8", "size": 7, "opacity": 0.7},
+        "infeasible": {"color": "#bbbbbb", "size": 6, "symbol": "x"},
+        "Pareto front": {"color": "#d62728", "size": 10, "line": {"width": 1, "color": "black"}},
+    }
+    figs: dict[str, go.Figure] = {}
+    for key, axis, index in (("accuracy_vs_flops", "FLOPs (MACs)", 1), ("accuracy_vs_params", "parameters", 2)):
+        fig = go.Figure()
+        for name, trials in groups.items():
+            trials = sorted(trials, key=lambda t: t.values[index])
+            fig.add_trace(
+                go.Scatter(
+                    x=[t.values[index] for t in trials],
+                    y=[t.values[0] for t in trials],
+                    name=name,
+                    mode="lines+markers" if name == "Pareto front" else "markers",
+                    marker=style[name],
+                    line={"shape": "hv", "color": "#d62728"},
+                    customdata=[t.number for t in trials],
+                    hovertext=[_hover(t, where) for t in trials],
+                    hoverinfo="text",
+                )  # fmt: skip
+            )
+        if references:
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["flops" if index == 1 else "params"] for r in references],
+                    y=[r["accuracy"] for r in references],
+                    name="reference networks",
+                    mode="markers+text",
+                    text=[r["name"] for r in references],
+                    textposition="top center",
+                    marker={"symbol": "diamond", "size": 11, "color": "black"},
+                    hovertext=[
+                        f"{r['name']}<br>accuracy {r['accuracy']:.4f}<br>{html.escape(r['arch'])}" for r in references
+                    ],
+                    hoverinfo="text",
+                )  # fmt: skip
+            )
+        fig.update_layout(
+            title=f"{study.study_name}: accuracy vs {axis}", xaxis={"type": "log", "title": axis},
+            yaxis={"title": "validation accuracy"}, template="plotly_white", height=560,
+        )  # fmt: skip
+        figs[key] = fig
+
+    fig = go.Figure()
+    for name, trials in groups.items():
+        fig.add_trace(
+            go.Scatter3d(
+                x=[t.values[1] for t in trials],
+                y=[t.values[2] for t in trials],
+                z=[t.values[0] for t in trials],
+                mode="markers",
+                name=name,
+                marker={**style[name], "size": 4 if name != "Pareto front" else 6},
+                hovertext=[_hover(t, where) for t in trials],
+                hoverinfo="text",
+            )  # fmt: skip
+        )
+    if references:
+        fig.add_trace(
+            go.Scatter3d(
+                x=[r["flops"] for r in references],
+                y=[r["params"] for r in references],
+                z=[r["accuracy"] for r in references],
+                mode="markers+text",
+                name="reference networks",
+                text=[r["name"] for r in references],
+                marker={"symbol": "diamond", "size": 5, "color": "black"},
+            )  # fmt: skip
+        )
+    fig.update_layout(
+        title=f"{study.study_name}: accuracy, FLOPs and params", height=650, template="plotly_white",
+        scene={"xaxis": {"type": "log", "title": "FLOPs"}, "yaxis": {"type": "log", "title": "params"},
+               "zaxis": {"title": "accuracy"}},
+    )  # fmt: skip
+    figs["pareto_3d"] = fig
+
+    if complete:
+        # Hypervolume against (accuracy 0, 1.1 x the largest FLOPs and params seen).
+        reference_point = [
+            0.0,
+            round(1.1 * max(t.values[1] for t in complete)),
+            round(1.1 * max(t.values[2] for t in complete)),
+        ]
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.3
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fig = optuna.visualization.plot_hypervolume_history(study, reference_point)
+        fig.update_layout(title=f"{study.study_name}: hypervolume over trials (reference point {reference_point})")
+        figs["hypervolume"] = fig
+    return figs
+
+
+def front_html(front: list[FrozenTrial]) -> str:
+    rows = "".join(
+        f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{human(t.values[1])}</td>"
+        f"<td>{human(t.values[2])}</td><td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
+        for t in front
+    )
+    return (
+        "<table><thead><tr><th>trial</th><th>accuracy</th><th>FLOPs</th><th>params</th><th>arch</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dict]) -> str:
+    """One HTML page; plotly.js is inlined once, so it works offline."""
+    parts = []
+    for i, (key, fig) in enumerate(figs.items()):
+        parts.append(f'<section id="{key}">' + fig.to_html(full_html=False, include_plotlyjs=i == 0) + "</section>")
+    attrs = study.user_attrs
+    summary = ", ".join(f"{k} {html.escape(str(attrs[k]))}" for k in ("dataset", "space", "epochs") if k in attrs)
+    n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    refs = "".join(
+        f"<li>{html.escape(r['name'])}: accuracy {r['accuracy']:.4f}, {human(r['flops'])} FLOPs, "
+        f"{human(r['params'])} params</li>"
+        for r in references
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}: lightweight NAS report</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:last-child{{text-align:left}}</style>
+</head><body>
+<h1>{html.escape(study.study_name)}</h1>
+<p>{n_complete} finished trials; {summary}. Objectives: accuracy (up), flops (multiply-accumulates, down),
+params (down).</p>
+<h2>Pareto front (feasible)</h2>
+{front_html(feasible_front(study))}
+<h2>Reference networks (same proxy trainer)</h2>
+<ul>{refs or "<li>none scored</li>"}</ul>
+{"".join(parts)}
+</body></html>
+"""
+
+
+def write_report(
+    study: optuna.Study,
+    out: Path,
+    *,
+    reference_names: Sequence[str] = tuple(REFERENCES),
+    width_mults: Sequence[float] = DEFAULT_WIDTHS,
+    data_dir: str = "studies/data",
+    device: str = "auto",
+    storage_arg: str = "",
+    log=print,
+) -> Path:
+    references = score_references(
+        study, names=reference_names, width_mults=width_mults, data_dir=data_dir, device=device, log=log
+    )
+    figs = figures(study, references, where=storage_arg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(study, figs, references))
+    for key, fig in figs.items():  # the same figures in optuna-dashboard, replaced on each run
+        optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id=key)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = OneLineErrorParser(prog="python -m nas.report", description=__doc__)
+    parser.add_argument("--storage", default=DEFAULT_STORAGE)
+    parser.add_argument("--study-name", default=None, help="needed only when the storage holds several studies")
+    parser.add_argument("--out", default=None, help="default: studies/<study>/report.html")
+    parser.add_argument("--references", default=",".join(REFERENCES), help="comma-separated reference names, or 'none'")
+    parser.add_argument("--reference-widths", default=",".join(map(str, DEFAULT_WIDTHS)), help="width multipliers")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-dir", default="studies/data")
+    args = parser.parse_args(argv)
+    try:
+        names = [] if args.references == "none" else [n for n in args.references.split(",") if n]
+        unknown = [n for n in names if n not in REFERENCES]
+        if unknown:
+            raise ValueError(f"unknown reference {unknown}; known: {list(REFERENCES)}")
+        try:
+            widths = [float(w) for w in args.reference_widths.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--reference-widths: expected numbers like 0.5,1.0, got {args.reference_widths!r}"
+            ) from None
+        study = load_existing_study(args.storage, args.study_name)
+        out = Path(args.out) if args.out else Path("studies") / study.study_name / "report.html"
+        where = "" if args.storage == DEFAULT_STORAGE else f" --storage {args.storage}"
+        write_report(
+            study, out, reference_names=names, width_mults=widths, data_dir=args.data_dir, device=args.device,
+            storage_arg=f"{where} --study-name {study.study_name}",
+        )  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    print("Pareto front (feasible):")
+    print(front_table(feasible_front(study)))
+    print(f"\nreport: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas import count_cost
+from nas.references import REFERENCES, adapt
+from nas.report import main as report_main
+from nas.report import write_report
+
+from .browser import ARTIFACTS, browser_page
+
+
+@pytest.fixture(scope="module")
+def report(small_study, tmp_path_factory) -> tuple[Path, optuna.Study, list[str]]:
+    storage, name = small_study
+    study = optuna.load_study(study_name=name, storage=storage)
+    logged: list[str] = []
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(study, out, reference_names=["shufflenet_v2_x0_5", "squeezenet1_1"], width_mults=[0.25],
+                 log=logged.append)  # fmt: skip
+    return out, study, logged
+
+
+def test_report_holds_the_studys_data_and_the_references(report) -> None:
+    out, study, logged = report
+    text = out.read_text().replace("\\u003c", "<").replace("\\u003e", ">")  # plotly escapes < > in its JSON
+    assert text.count("<script") >= 4 and "plotly" in text.lower()
+    assert len(logged) == 2  # both references scored by the proxy trainer
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert f"trial {trial.number}<br>accuracy {trial.values[0]:.4f}" in text  # hover text per trial
+        assert json.dumps(trial.values[0]) in text  # the plotted value itself
+    for t in study.best_trials:
+        assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td>" in text  # Pareto table
+    assert "shufflenet_v2_x0_5 x0.25" in text and "squeezenet1_1 x0.25" in text
+    assert "hypervolume" in text
+
+
+def test_reference_scores_are_cached_in_the_study(report, tmp_path: Path) -> None:
+    _, study, _ = report
+    logged: list[str] = []
+    write_report(study, tmp_path / "again.html", reference_names=["shufflenet_v2_x0_5"], width_mults=[0.25],
+                 log=logged.append)  # fmt: skip
+    assert logged == []  # nothing retrained
+    scores = list(study.user_attrs["reference_scores"].values())
+    spec = adapt(REFERENCES["shufflenet_v2_x0_5"], in_chs=1, num_classes=10, resolution=16, width_mult=0.25)
+    assert any(s["flops"] == count_cost(spec).flops and 0 <= s["accuracy"] <= 1 for s in scores)
+
+
+def test_adapted_references_run_at_small_sizes() -> None:
+    import torch
+
+    from nas import build_model
+
+    for name, spec in REFERENCES.items():
+        small = adapt(spec, in_chs=1, num_classes=10, resolution=8, width_mult=0.5)
+        assert build_model(small).eval()(torch.zeros(1, 1, 8, 8)).shape == (1, 10), name
+
+
+@pytest.mark.browser
+def test_report_renders_in_a_real_browser_without_console_errors(report) -> None:
+    out, _, _ = report
+    with browser_page() as page:
+        page.goto(out.as_uri(), wait_until="load")
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() == 4
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        assert page.console_errors == [], page.console_errors
+
+
+def test_report_cli_errors_are_one_line(small_study, capsys) -> None:
+    storage, _ = small_study
+    for args, message in (
+        (["--references", "alexnet"], "unknown reference ['alexnet']"),
+        (["--study-name", "nope"], "no study 'nope'"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            report_main(["--storage", storage, *args])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
