@@ -13,7 +13,7 @@ import optuna_dashboard
 from optuna.artifacts import FileSystemArtifactStore
 
 from nas.search import OneLineErrorParser, positive_int
-from nas.study import DEFAULT_STORAGE, default_artifact_dir, existing_study_names
+from nas.storage import DEFAULT_STORAGE, default_artifact_dir, existing_study_names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

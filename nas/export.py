@@ -21,10 +21,10 @@ from nas.arch import ArchSpec
 from nas.codegen import trial_module_source
 from nas.cost import human
 from nas.data import load_dataset
-from nas.front import RULES, parse_size, pick
+from nas.front import RULES, pick
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from nas.search import OneLineErrorParser
-from nas.study import DEFAULT_STORAGE, load_existing_study
+from nas.search import OneLineErrorParser, size_arg
+from nas.storage import DEFAULT_STORAGE, load_existing_study
 
 
 @dataclass
@@ -139,13 +139,6 @@ def export(
             export_pt2(model, spec, result.pt2)
             log(f"wrote {result.pt2} (torch.export)")
     return result
-
-
-def size_arg(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,8 +24,7 @@ def parse_size(text: str) -> int:
 
 def is_feasible(trial: FrozenTrial) -> bool:
     """A trial with Optuna constraints is feasible when every constraint value is <= 0."""
-    constraints = trial.system_attrs.get("constraints")
-    return constraints is None or all(c <= 0 for c in constraints)
+    return all(c <= 0 for c in trial.constraints.values())
 
 
 def feasible_front(study: optuna.Study) -> list[FrozenTrial]:

@@ -25,7 +25,7 @@ from nas.front import feasible_front, front_table, is_feasible
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.references import REFERENCES, adapt
 from nas.search import OneLineErrorParser
-from nas.study import DEFAULT_STORAGE, load_existing_study
+from nas.storage import DEFAULT_STORAGE, load_existing_study
 
 CACHE_ATTR = "reference_scores"  # study user attr: "<digest>-e<epochs>" -> score of a reference
 DEFAULT_WIDTHS = (0.5, 1.0)  # the ends of the search spaces' width multipliers

@@ -7,16 +7,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
 
 import optuna
+import torch
 from tqdm import tqdm
 
 from nas.data import DATASETS
-from nas.front import feasible_front, front_table
-from nas.study import DEFAULT_STORAGE, SAMPLERS, SearchConfig, finished, run_search
+from nas.front import feasible_front, front_table, parse_size
+from nas.parallel import (
+    default_workers,
+    exit_code,
+    raise_on_signals,
+    start_workers,
+    stop_workers,
+    threads_per_worker,
+    worker_config,
+)
+from nas.storage import DEFAULT_STORAGE
+from nas.study import SAMPLERS, SearchConfig, SearchFailed, finished, run_search
 from search_spaces import SPACES
 
 
@@ -37,6 +49,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(prog="python -m nas.search", description=__doc__)
     p.add_argument("--budget", type=positive_int, default=200, help="finished trials the study must hold")
@@ -50,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
     p.add_argument("--seed", type=int, default=0, help="fixes sampling and training")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: 1; one per GPU on cuda)")
+    p.add_argument("--max-flops", type=size_arg, default=None, help="e.g. 5M: bigger ones are never trained")
+    p.add_argument("--max-params", type=size_arg, default=None, help="e.g. 50K: bigger ones are never trained")
+    p.add_argument("--max-failures", type=positive_int, default=5, help="failed trials in a row that stop it")
+    p.add_argument("--heartbeat", type=positive_int, default=30, help="seconds; a silent trial is re-run")
     p.add_argument("--data-dir", default="studies/data", help="where torchvision datasets live")
     p.add_argument("--no-download", dest="download", action="store_false", help="never download datasets")
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's per-trial log lines")
@@ -73,38 +97,69 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             data_dir=args.data_dir,
             download=args.download,
+            max_flops=args.max_flops,
+            max_params=args.max_params,
+            max_failures=args.max_failures,
+            heartbeat=args.heartbeat,
             command=["python", "-m", "nas.search", *(sys.argv[1:] if argv is None else argv)],
         )
     except ValueError as exc:
         parser.error(str(exc))
+    workers = args.workers or default_workers(config.device)
 
     bar: tqdm | None = None
+    procs: list = []
     started = time.perf_counter()
 
     def on_start(study: optuna.Study, done: int) -> None:
-        nonlocal bar
+        nonlocal bar, procs
         print(f"study {study.study_name!r} in {config.storage}: {done} finished trials, budget {config.budget}")
         bar = tqdm(total=config.budget, initial=min(done, config.budget), unit="trial", dynamic_ncols=True)
+        if done < config.budget and workers > 1:
+            torch.set_num_threads(threads_per_worker(config, workers))
+            procs = start_workers(config, workers)
+            print(f"{workers} workers, {threads_per_worker(config, workers)} torch threads each")
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         assert bar is not None
         bar.n = min(len(finished(study)), config.budget)
-        bar.set_postfix(front=len(study.best_trials), last=trial.state.name.lower())
+        bar.set_postfix(front=len(feasible_front(study)), last=trial.state.name.lower())
         bar.refresh()
 
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    raise_on_signals()
     try:
-        study = run_search(config, on_trial=on_trial, on_start=on_start)
+        study = run_search(worker_config(config, 0), on_trial=on_trial, on_start=on_start)
+        for proc in procs:  # they stop by themselves once the study holds the budget
+            proc.join()
     except ValueError as exc:  # bad input found once the storage or dataset is opened
         parser.error(str(exc))
-    except RuntimeError as exc:
+    except KeyboardInterrupt as exc:
+        stop_workers(procs)
+        if bar is not None:
+            bar.close()
+        print(
+            f"\n{parser.prog}: interrupted ({exc}); finished trials are kept, the trial in flight is marked "
+            "failed. Resume with the same command.",
+            file=sys.stderr,
+        )
+        return exit_code(exc)
+    except SearchFailed as exc:
+        stop_workers(procs)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
         if bar is not None:
             bar.close()
 
     elapsed = time.perf_counter() - started
-    print(f"\n{len(finished(study))} finished trials in study {study.study_name!r} ({elapsed / 60:.1f} min this run)")
+    total = len(finished(study))
+    extra = (
+        f" ({total - config.budget} beyond the budget: in flight when it was reached)" if total > config.budget else ""
+    )
+    print(f"\n{total} finished trials in study {study.study_name!r}{extra} ({elapsed / 60:.1f} min this run)")
     print("Pareto front (accuracy up, FLOPs down, params down):")
     print(front_table(feasible_front(study)))
     where = f" --storage {config.storage} --study-name {study.study_name}"

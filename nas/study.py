@@ -1,7 +1,7 @@
-"""The Optuna side: storage, sampler, objective wiring and resume semantics.
+"""The Optuna side: the search config, sampler, objective wiring and resume semantics.
 
 A study maximises accuracy and minimises FLOPs and parameters. ``budget`` is the number of
-finished trials the study must hold, so running the same search again tops it up.
+finished feasible trials the study must hold, so running the same search again tops it up.
 """
 
 from __future__ import annotations
@@ -15,21 +15,20 @@ from pathlib import Path
 
 import optuna
 import optuna_dashboard
-import sqlalchemy
 import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 import nas
 from nas.arch import ArchSpec
 from nas.codegen import trial_module_source
-from nas.cost import count_cost
+from nas.cost import Cost, count_cost, human
 from nas.data import Dataset, check_dataset_name, load_dataset
+from nas.front import is_feasible
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from search_spaces import SpaceContext, get_space
+from nas.storage import DEFAULT_STORAGE, default_artifact_dir, make_storage
+from search_spaces import SpaceContext, cheapest_cost, get_space
 
-DEFAULT_STORAGE = "sqlite:///studies/nas.db"
 METRICS = ["accuracy", "flops", "params"]
 DIRECTIONS = ["maximize", "minimize", "minimize"]
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -39,7 +38,7 @@ STUDY_KEYS = ("dataset", "space", "epochs")
 
 @dataclass
 class SearchConfig:
-    budget: int = 200  # finished trials the study must hold
+    budget: int = 200  # finished feasible trials the study must hold
     dataset: str = "digits"  # digits | mnist | fashion-mnist | cifar10 | cifar100 | svhn | folder:PATH
     space: str = "mixed"  # see search_spaces.SPACES
     epochs: int = ProxyConfig.epochs  # proxy training epochs per trial
@@ -50,14 +49,21 @@ class SearchConfig:
     device: str = "auto"
     data_dir: str = "studies/data"
     download: bool = True
+    max_flops: int | None = None  # architectures above these are recorded infeasible, never trained
+    max_params: int | None = None
+    max_failures: int = 5  # consecutive failed trials that stop the search
+    heartbeat: int = 30  # seconds between a running trial's heartbeats; silent for 2x => re-run
     artifact_dir: str | None = None  # default: "artifacts" beside a SQLite file, else studies/artifacts
     command: list[str] = field(default_factory=list)  # recorded in the study for the record
 
     def __post_init__(self) -> None:
         if self.budget < 1:
             raise ValueError(f"budget must be a positive number of trials, got {self.budget}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.epochs < 1 or self.max_failures < 1 or self.heartbeat < 1:
+            raise ValueError(
+                f"epochs, max_failures and heartbeat must be >= 1, got {self.epochs}, "
+                f"{self.max_failures}, {self.heartbeat}"
+            )
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {list(SAMPLERS)}")
         check_dataset_name(self.dataset)
@@ -80,61 +86,57 @@ def library_versions() -> dict[str, str]:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """Samplers read infeasibility from ``trial.set_constraint`` (Optuna 5)."""
     with warnings.catch_warnings():  # multivariate/group TPE is "experimental" in name only
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
-            # group=True: the space is conditional (options depend on the block family).
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=20)
+            # group=True: the space is conditional (options depend on the block family);
+            # constant_liar: parallel workers do not all sample next to the same running trial.
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, n_startup_trials=20, constant_liar=True
+            )
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
         return optuna.samplers.RandomSampler(seed=seed)
 
 
-def default_artifact_dir(storage: str) -> Path:
-    """Where trial artifacts go: beside the SQLite file, or studies/artifacts for a server."""
-    try:
-        parsed = sqlalchemy.engine.make_url(storage)
-    except sqlalchemy.exc.ArgumentError:
-        return Path("studies/artifacts")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(parsed.database).parent / "artifacts"
-    return Path("studies/artifacts")
+def study_note(config: SearchConfig) -> str:
+    """The markdown note optuna-dashboard shows on the study page."""
+    limits = ", ".join(
+        f"{k} <= {human(v)}" for k, v in (("flops", config.max_flops), ("params", config.max_params)) if v
+    )
+    return (
+        f"# {config.study_name}\n\n"
+        f"Multi-objective search by lightweight NAS: **accuracy** (validation, up), **flops** "
+        f"(multiply-accumulates, down), **params** (down).\n\n"
+        f"| setting | value |\n|---|---|\n"
+        f"| dataset | `{config.dataset}` |\n| space | `{config.space}` |\n"
+        f"| proxy epochs | {config.epochs} |\n| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n"
+        f"| constraints | {limits or 'none'} |\n\n"
+        f"Command:\n\n```\n{' '.join(config.command) or 'python -m nas.search'}\n```\n\n"
+        "Each trial carries its ArchSpec JSON and a standalone PyTorch module as artifacts; "
+        "`python -m nas.export --trial N` also retrains and exports weights / ONNX."
+    )
 
 
-def prepare_storage(url: str) -> str:
-    """Create the folder of a SQLite file; refuse a file that is not a database."""
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        raise ValueError(f"malformed storage URL {url!r} (expected e.g. sqlite:///studies/nas.db)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size and path.read_bytes()[:16] != b"SQLite format 3\x00":
-            raise ValueError(f"{path} exists and is not a SQLite database; refusing to touch it")
-    return url
-
-
-def open_study(config: SearchConfig) -> optuna.Study:
+def open_study(config: SearchConfig, sampler_seed: int | None = None) -> optuna.Study:
     """Create the study or load it to resume; refuse one created for other objectives or settings."""
-    try:
-        study = optuna.create_study(
-            storage=prepare_storage(config.storage),
-            study_name=config.study_name,
-            directions=DIRECTIONS,
-            sampler=make_sampler(config.sampler, config.seed),
-            load_if_exists=True,
-        )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ModuleNotFoundError) as exc:
-        raise ValueError(f"cannot open storage {config.storage!r}: {str(exc).splitlines()[0]}") from None
+    study = optuna.create_study(
+        storage=make_storage(config.storage, config.heartbeat),
+        study_name=config.study_name,
+        directions=DIRECTIONS,
+        sampler=make_sampler(config.sampler, config.seed if sampler_seed is None else sampler_seed),
+        load_if_exists=True,
+    )
     if [d.name.lower() for d in study.directions] != DIRECTIONS:
         raise ValueError(
             f"study {config.study_name!r} in {config.storage} has other objectives "
             f"({[d.name.lower() for d in study.directions]}); pick another --study-name"
         )
+    attrs = study.user_attrs  # one read: another worker may be initialising the same study
     wanted = {k: getattr(config, k) for k in STUDY_KEYS}
-    stored = {k: study.user_attrs.get(k) for k in STUDY_KEYS}
-    if study.user_attrs.get("dataset") is None:
+    stored = {k: attrs.get(k) for k in STUDY_KEYS}
+    if attrs.get("dataset") is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
@@ -150,49 +152,17 @@ def open_study(config: SearchConfig) -> optuna.Study:
     return study
 
 
-def study_note(config: SearchConfig) -> str:
-    """The markdown note optuna-dashboard shows on the study page."""
-    return (
-        f"# {config.study_name}\n\n"
-        f"Multi-objective search by lightweight NAS: **accuracy** (validation, up), **flops** "
-        f"(multiply-accumulates, down), **params** (down).\n\n"
-        f"| setting | value |\n|---|---|\n"
-        f"| dataset | `{config.dataset}` |\n| space | `{config.space}` |\n"
-        f"| proxy epochs | {config.epochs} |\n| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n\n"
-        f"Command:\n\n```\n{' '.join(config.command) or 'python -m nas.search'}\n```\n\n"
-        "Each trial carries its ArchSpec JSON and a standalone PyTorch module as artifacts; "
-        "`python -m nas.export --trial N` also retrains and exports weights / ONNX."
-    )
-
-
-def existing_study_names(storage: str) -> list[str]:
-    """Names of the studies in a storage that must already exist (never creates a database)."""
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
-        raise ValueError(f"no study database at {storage}: run python -m nas.search first")
-    try:
-        return optuna.get_all_study_names(storage=prepare_storage(storage))
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-        raise ValueError(f"cannot open storage {storage!r}: {str(exc).splitlines()[0]}") from None
-
-
-def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
-    """Load a study that must exist; a storage holding a single study needs no name."""
-    names = existing_study_names(storage)
-    if study_name is None:
-        if len(names) != 1:
-            raise ValueError(f"{storage} holds {len(names)} studies {names}: pass --study-name")
-        study_name = names[0]
-    if study_name not in names:
-        raise ValueError(f"no study {study_name!r} in {storage}; studies there: {names}")
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
 def finished(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    """Trials that count toward the budget: complete and feasible."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
 
 
 class Objective:
-    """Sample an ArchSpec, cost it, train it by proxy; return (accuracy, flops, params)."""
+    """Sample an ArchSpec, cost it, train it by proxy; return (accuracy, flops, params).
+
+    Infeasible architectures are recorded through ``trial.set_constraint`` and never trained; an
+    architecture already evaluated in the study (same digest) reuses the stored result.
+    """
 
     def __init__(self, config: SearchConfig, data: Dataset, device: torch.device) -> None:
         self.config = config
@@ -208,18 +178,26 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> tuple[float, int, int]:
         try:
             return self.evaluate(trial)
-        except Exception as exc:  # recorded with the failed trial; optimize(catch=...) goes on
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+        except BaseException as exc:  # recorded with the failed trial; optimize(catch=...) goes on
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason[:500])
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # e.g. after an out-of-memory: give the next trial a clean slate
             raise
+
+    def constraints(self, cost: Cost) -> dict[str, float]:
+        limits = {"flops": (cost.flops, self.config.max_flops), "params": (cost.params, self.config.max_params)}
+        return {f"{k}_over_limit": float(value - limit) for k, (value, limit) in limits.items() if limit is not None}
 
     def evaluate(self, trial: optuna.Trial) -> tuple[float, int, int]:
         spec: ArchSpec = self.sample(trial, self.ctx)
         cost = count_cost(spec)
         seed = self.config.seed * 1_000_003 + trial.number
+        digest = spec.digest()
         for key, value in {
             "arch": spec.to_string(),
             "arch_json": spec.to_json(),
-            "digest": spec.digest(),
+            "digest": digest,
             "flops": cost.flops,
             "params": cost.params,
             "dataset": self.config.dataset,
@@ -229,18 +207,39 @@ class Objective:
             "versions": self.versions,
         }.items():
             trial.set_user_attr(key, value)
+        constraints = self.constraints(cost)
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
+        if any(v > 0 for v in constraints.values()):
+            trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
+            return 0.0, cost.flops, cost.params
+
+        twin = self.evaluated_twin(trial.study, digest)
+        if twin is not None:
+            trial.set_user_attr("duplicate_of", twin.number)
+            trial.set_user_attr("seed", twin.user_attrs.get("seed"))
+            return twin.values[0], cost.flops, cost.params
+
         result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
         trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
         trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
-        self.upload_artifacts(trial, spec, result.accuracy, cost.flops, cost.params)
+        self.upload_artifacts(trial, spec, result.accuracy, cost)
         return result.accuracy, cost.flops, cost.params
 
-    def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, flops: int, params: int) -> None:
+    @staticmethod
+    def evaluated_twin(study: optuna.Study, digest: str) -> FrozenTrial | None:
+        """A trial that already trained this very network (first one, if several)."""
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
+                return t
+        return None
+
+    def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, cost: Cost) -> None:
         """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
         name = f"trial{trial.number}"
         source = trial_module_source(
-            spec, study_name=self.config.study_name, number=trial.number, accuracy=accuracy, flops=flops,
-            params=params, epochs=self.config.epochs, dataset=self.config.dataset, mean=self.data.mean,
+            spec, study_name=self.config.study_name, number=trial.number, accuracy=accuracy, flops=cost.flops,
+            params=cost.params, epochs=self.config.epochs, dataset=self.config.dataset, mean=self.data.mean,
             std=self.data.std, name=name,
         )  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
@@ -250,37 +249,62 @@ class Objective:
                 upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
 
 
+class SearchFailed(RuntimeError):
+    """Too many trials failed in a row."""
+
+
+def check_limits(config: SearchConfig, data: Dataset) -> None:
+    """Refuse limits that no architecture of the space can meet."""
+    if config.max_flops is None and config.max_params is None:
+        return
+    cheapest = cheapest_cost(config.space, SpaceContext(data.in_chs, data.num_classes, data.resolutions))
+    for name, limit, least in (("flops", config.max_flops, cheapest.flops), ("params", config.max_params,
+                                                                              cheapest.params)):  # fmt: skip
+        if limit is not None and limit < least:
+            raise ValueError(
+                f"--max-{name} {human(limit)} is below the cheapest architecture of space "
+                f"{config.space!r} ({human(least)} {name})"
+            )
+
+
 def run_search(
     config: SearchConfig,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     on_start: Callable[[optuna.Study, int], None] | None = None,
+    worker: int = 0,
 ) -> optuna.Study:
-    """Top the study up to ``config.budget`` finished trials. Failed trials are kept as FAIL
-    with their reason and do not count; 5 failures in a row stop the search."""
+    """Top the study up to ``config.budget`` finished feasible trials. Failed trials are kept as
+    FAIL with their reason and do not count; ``max_failures`` failures in a row stop the search.
+    Worker ``k`` of a parallel search samples with seed ``seed + k``."""
     device = resolve_device(config.device)
-    study = open_study(config)
+    # Load and check everything that can be wrong before the storage is touched.
+    data = load_dataset(config.dataset, config.data_dir, config.download)
+    check_limits(config, data)
+    study = open_study(config, sampler_seed=config.seed + worker)
+    if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
+        study.set_user_attr("mean", list(data.mean))
+        study.set_user_attr("std", list(data.std))
     if on_start is not None:
         on_start(study, len(finished(study)))
     if len(finished(study)) >= config.budget:
         return study
-    data = load_dataset(config.dataset, config.data_dir, config.download).to(device)
-    if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
-        study.set_user_attr("mean", list(data.mean))
-        study.set_user_attr("std", list(data.std))
+    data = data.to(device)
     torch.manual_seed(config.seed)
+    streak = 0
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        nonlocal streak
         if on_trial is not None:
             on_trial(study, trial)
-        recent = study.get_trials(deepcopy=False)[-5:]
-        if len(recent) == 5 and all(t.state == TrialState.FAIL for t in recent):
+        streak = streak + 1 if trial.state == TrialState.FAIL else 0
+        if streak >= config.max_failures:
             study.stop()
-            raise RuntimeError(f"5 trials failed in a row; last reason: {recent[-1].user_attrs.get('fail_reason')}")
+            raise SearchFailed(
+                f"{streak} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}); "
+                "finished trials are kept"
+            )
+        if len(finished(study)) >= config.budget:
+            study.stop()
 
-    study.optimize(
-        Objective(config, data, device),
-        callbacks=[MaxTrialsCallback(config.budget, states=(TrialState.COMPLETE,)), callback],
-        catch=(Exception,),
-        gc_after_trial=False,
-    )
+    study.optimize(Objective(config, data, device), callbacks=[callback], catch=(Exception,), gc_after_trial=False)
     return study

@@ -7,17 +7,15 @@ from collections.abc import Callable
 import optuna
 
 from nas.arch import ArchSpec
-from search_spaces import mixed, mobilenet, shufflenet, squeezenet
+from nas.cost import Cost
+from search_spaces import common, mixed, mobilenet, shufflenet, squeezenet
 from search_spaces.common import SpaceContext
 
 SampleFn = Callable[[optuna.Trial, SpaceContext], ArchSpec]
 
-SPACES: dict[str, SampleFn] = {
-    "mixed": mixed.sample,  # the default: every stage picks its block family
-    "squeezenet": squeezenet.sample,
-    "mobilenet": mobilenet.sample,
-    "shufflenet": shufflenet.sample,
-}
+# The default first: every stage picks its block family. Each module: FAMILIES and sample().
+_MODULES = {"mixed": mixed, "squeezenet": squeezenet, "mobilenet": mobilenet, "shufflenet": shufflenet}
+SPACES: dict[str, SampleFn] = {name: module.sample for name, module in _MODULES.items()}
 
 
 def get_space(name: str) -> SampleFn:
@@ -26,4 +24,10 @@ def get_space(name: str) -> SampleFn:
     return SPACES[name]
 
 
-__all__ = ["SPACES", "SampleFn", "SpaceContext", "get_space"]
+def cheapest_cost(name: str, ctx: SpaceContext) -> Cost:
+    """The least FLOPs and least params an architecture of space ``name`` can have."""
+    get_space(name)
+    return common.cheapest_cost(ctx, _MODULES[name].FAMILIES)
+
+
+__all__ = ["SPACES", "SampleFn", "SpaceContext", "cheapest_cost", "get_space"]

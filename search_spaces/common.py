@@ -5,12 +5,14 @@ Optuna parameter names stop here: everything downstream sees only the ArchSpec.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
 
 from nas.arch import ArchSpec, HeadSpec, StageSpec, StemSpec
+from nas.cost import Cost, count_cost
 
 STEM_CHS = (8, 16, 24, 32)
 STAGE_CHS = (16, 24, 32, 48, 64, 96, 128)
@@ -64,3 +66,21 @@ def sample_arch(trial: optuna.Trial, ctx: SpaceContext, families: Sequence[str],
         )
     head = HeadSpec(trial.suggest_categorical("head_chs", HEAD_CHS))
     return ArchSpec(stem, tuple(stages), head, resolution, width_mult, ctx.in_chs, ctx.num_classes, act)
+
+
+def cheapest_cost(ctx: SpaceContext, families: Sequence[str]) -> Cost:
+    """The least FLOPs and the least params any architecture of the space can have.
+
+    Every numeric choice above is listed cheapest first, so the cheapest network takes the
+    first choice everywhere, two stages, stride 2 wherever allowed; only the families vary.
+    """
+    fixed: dict = {"resolution": min(ctx.resolutions), "width_mult": WIDTH_MULTS[0], "stem_stride": 2,
+                   "stem_chs": STEM_CHS[0], "n_stages": 2, "head_chs": HEAD_CHS[0]}  # fmt: skip
+    for i in range(2):
+        fixed |= {f"s{i}_stride": 2, f"s{i}_chs": STAGE_CHS[0], f"s{i}_depth": 1}
+        fixed |= {f"s{i}_{fam}_{opt}": choices[0] for fam in families for opt, choices in FAMILY_OPTIONS[fam].items()}
+    costs = [
+        count_cost(sample_arch(optuna.trial.FixedTrial({**fixed, "s0_block": a, "s1_block": b}), ctx, families))
+        for a, b in itertools.product(families, repeat=2)
+    ]
+    return Cost(flops=min(c.flops for c in costs), params=min(c.params for c in costs))

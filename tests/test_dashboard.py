@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.artifacts import get_all_artifact_meta
 
-from nas.study import default_artifact_dir
+from nas.storage import default_artifact_dir
 
 from .browser import ARTIFACTS, browser_page, free_port, serve
 

@@ -1,0 +1,45 @@
+"""Normalised hypervolume of a study's (accuracy, FLOPs, params) front, trial by trial.
+
+Objectives are mapped to [0, 1], all minimised: 1 - accuracy; log10(FLOPs) and log10(params)
+scaled between fixed bounds (below: the digits spaces' range, with margin). The reference point
+is (1, 1, 1): the worst corner. Optuna computes the hypervolume (plot_hypervolume_history).
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+LOG_FLOPS = (3.0, 8.0)  # 1K .. 100M MACs
+LOG_PARAMS = (2.0, 6.0)  # 100 .. 1M params
+REFERENCE_POINT = [1.0, 1.0, 1.0]
+
+
+def _scale(value: float, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return min(1.0, max(0.0, (math.log10(max(value, 1.0)) - low) / (high - low)))
+
+
+def normalised(trial: FrozenTrial) -> list[float]:
+    acc, flops, params = trial.values
+    return [1.0 - acc, _scale(flops, LOG_FLOPS), _scale(params, LOG_PARAMS)]
+
+
+def hypervolume_history(trials: list[FrozenTrial]) -> list[float]:
+    """Hypervolume after each trial (feasible complete trials count)."""
+    study = optuna.create_study(directions=["minimize"] * 3)
+    for t in trials:
+        if t.state == TrialState.COMPLETE and all(c <= 0 for c in t.constraints.values()):
+            study.add_trial(create_trial(values=normalised(t), params={}, distributions={}))
+        else:
+            study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    if not study.trials:
+        return []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = optuna.visualization.plot_hypervolume_history(study, REFERENCE_POINT)
+    return list(fig.data[0].y)

@@ -1,0 +1,126 @@
+"""Proxy fidelity: does the cheap proxy rank architectures the way long training does?
+
+    python bench/proxy_fidelity.py [--dataset digits|shapes] [--archs 30] [--long-factor 10]
+                                   [--variants "epochs=6" "epochs=3,batch_size=32" ...]
+
+Samples ``--archs`` architectures from the default space (random sampler, fixed seed), trains
+each (a) with the proxy (validation accuracy) and (b) ``--long-factor`` times longer, scored on
+the held-out test split. Reports Kendall tau and Spearman rho of proxy vs long-run accuracy,
+next to the free baselines FLOPs-only and params-only, all from this one run. ``shapes`` is a
+10-class 32x32 colour image folder that the benchmark draws and then loads with folder:PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import optuna
+from PIL import Image, ImageDraw
+from scipy.stats import kendalltau, spearmanr
+
+from nas import count_cost
+from nas.data import Dataset, load_dataset
+from nas.proxy import ProxyConfig, train_and_evaluate
+from search_spaces import SpaceContext, get_space
+
+
+def _shapes(d: ImageDraw.ImageDraw, cx: int, cy: int, r: int, color: tuple) -> dict:
+    """One drawing per class, centred at (cx, cy) with radius r."""
+    box = (cx - r, cy - r, cx + r, cy + r)
+    return {
+        "circle": lambda: d.ellipse(box, fill=color),
+        "square": lambda: d.rectangle(box, fill=color),
+        "triangle": lambda: d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color),
+        "ring": lambda: d.ellipse(box, outline=color, width=3),
+        "hbar": lambda: d.rectangle((cx - r, cy - 3, cx + r, cy + 3), fill=color),
+        "vbar": lambda: d.rectangle((cx - 3, cy - r, cx + 3, cy + r), fill=color),
+        "diamond": lambda: d.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=color),
+        "frame": lambda: d.rectangle(box, outline=color, width=3),
+        "cross": lambda: (
+            d.line((cx - r, cy - r, cx + r, cy + r), fill=color, width=3)
+            or d.line((cx - r, cy + r, cx + r, cy - r), fill=color, width=3)
+        ),
+        "corner": lambda: d.polygon([(cx - r, cy - r), (cx + r, cy - r), (cx - r, cy + r)], fill=color),
+    }
+
+
+SHAPES = ("circle", "square", "triangle", "ring", "hbar", "vbar", "diamond", "frame", "cross", "corner")
+
+
+def draw_shapes(root: Path, per_class: int = 120, size: int = 32, seed: int = 0) -> None:
+    """A small dataset shaped differently from digits: 10 classes of coloured shapes at random
+    places and sizes on noisy backgrounds, 32x32 RGB, written as an image-folder tree."""
+    rng = np.random.default_rng(seed)
+    for name in SHAPES:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            img = Image.fromarray(rng.integers(0, 120, (size, size, 3), dtype=np.uint8))
+            r = int(rng.integers(6, 11))
+            cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+            color = tuple(int(c) for c in rng.integers(120, 256, 3))
+            _shapes(ImageDraw.Draw(img), cx, cy, r, color)[name]()
+            img.save(root / name / f"{i}.png")
+
+
+def parse_variant(text: str) -> ProxyConfig:
+    fields = dict(kv.split("=") for kv in text.split(",")) if text else {}
+    base = ProxyConfig()
+    return replace(base, **{k: type(getattr(base, k))(v) for k, v in fields.items()})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="digits", help="digits, shapes, or any --dataset of nas.search")
+    p.add_argument("--archs", type=int, default=30)
+    p.add_argument("--long-factor", type=int, default=10)
+    p.add_argument("--variants", nargs="+", default=[""], help="proxy settings to compare; '' = the default")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dataset == "shapes":
+            draw_shapes(Path(tmp) / "shapes")
+            data: Dataset = load_dataset(f"folder:{Path(tmp) / 'shapes'}")
+        else:
+            data = load_dataset(args.dataset)
+    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+    costs = [count_cost(s) for s in specs]
+    default = ProxyConfig()
+    long_config = replace(default, epochs=default.epochs * args.long_factor)
+
+    start = time.perf_counter()
+    long_acc = []
+    for i, spec in enumerate(specs):
+        acc = train_and_evaluate(spec, data, long_config, seed=0, eval_on="test").accuracy
+        long_acc.append(acc)
+        print(f"  long run {i + 1}/{len(specs)}: test accuracy {acc:.4f}  {spec.to_string()}", file=sys.stderr)
+    long_seconds = time.perf_counter() - start
+
+    def report(name: str, scores: list[float], seconds: float | None = None) -> None:
+        tau, rho = kendalltau(scores, long_acc)[0], spearmanr(scores, long_acc)[0]
+        cost = f", {seconds / len(specs):.2f} s per architecture" if seconds is not None else ""
+        print(f"{name:<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}{cost}")
+
+    print(f"dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test), "
+          f"{len(specs)} architectures of the default space")  # fmt: skip
+    print(f"long run: {long_config.epochs} epochs, test split, {long_seconds / len(specs):.2f} s per architecture; "
+          f"test accuracy {min(long_acc):.3f} .. {max(long_acc):.3f}")  # fmt: skip
+    report("baseline FLOPs only", [c.flops for c in costs])
+    report("baseline params only", [c.params for c in costs])
+    for variant in args.variants:
+        config = parse_variant(variant)
+        start = time.perf_counter()
+        scores = [train_and_evaluate(s, data, config, seed=0).accuracy for s in specs]
+        label = f"proxy {variant or 'default'} ({config.epochs} ep, batch {config.batch_size}, lr {config.lr})"
+        report(label, scores, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Parallel workers on one machine, and clean stops on Ctrl-C / SIGTERM.
+
+Every worker is a process running the same ``run_search`` against the same study; the storage
+(SQLite in WAL mode, or a database server) is the only thing they share. Workers stop when the
+study holds the budget, so trials still running at that moment finish too: a parallel search
+can end with up to ``workers - 1`` finished trials beyond the budget (all kept and counted).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+from dataclasses import replace
+
+import optuna
+import torch
+
+from nas.study import SearchConfig, SearchFailed, run_search
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in place of the default handling of SIGINT / SIGTERM, so that the trial in flight
+    is marked failed (Optuna treats KeyboardInterrupt that way) before the process exits."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_on_signals() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """130 for SIGINT (Ctrl-C), 143 for SIGTERM: 128 + the signal number, as shells do."""
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def default_workers(device: str) -> int:
+    """One per visible GPU with --device cuda, else one."""
+    return max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
+
+
+def worker_config(config: SearchConfig, worker: int) -> SearchConfig:
+    """GPU workers take one device each (cuda:k); CPU workers share the cores."""
+    if config.device == "cuda" and torch.cuda.device_count() > 1:
+        return replace(config, device=f"cuda:{worker % torch.cuda.device_count()}")
+    return config
+
+
+def _worker(config: SearchConfig, worker: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    raise_on_signals()
+    try:
+        run_search(worker_config(config, worker), worker=worker)
+    except KeyboardInterrupt as exc:
+        sys.exit(exit_code(exc))
+    except SearchFailed as exc:
+        print(f"worker {worker}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def start_workers(config: SearchConfig, workers: int) -> list[mp.Process]:
+    """Start workers 1..N-1 in their own processes (worker 0 is the caller)."""
+    threads = threads_per_worker(config, workers)
+    ctx = mp.get_context("spawn")  # a clean interpreter: no inherited torch threads or DB connections
+    procs = [ctx.Process(target=_worker, args=(config, k, threads), daemon=False) for k in range(1, workers)]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+def threads_per_worker(config: SearchConfig, workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def stop_workers(procs: list[mp.Process], timeout: float = 30) -> None:
+    """Ask workers to stop (SIGTERM: their trial in flight is marked failed) and wait for them."""
+    for proc in procs:
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()

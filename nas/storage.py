@@ -1,0 +1,112 @@
+"""Study storage: SQLite made safe for several processes, any SQLAlchemy URL, heartbeats.
+
+Optuna's docs warn against bare SQLite for parallel workers. We set the database to WAL mode
+(readers never block the writer) and give every connection a long busy timeout, so concurrent
+workers wait for the lock instead of failing with "database is locked" (a test hammers one
+study with 4 processes). Across machines use PostgreSQL: same flags, ``--storage postgresql://``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+DEFAULT_STORAGE = "sqlite:///studies/nas.db"
+SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
+STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times
+
+
+def _sqlite_path(url: str) -> Path | None:
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(f"malformed storage URL {url!r} (expected e.g. {DEFAULT_STORAGE})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
+
+
+def default_artifact_dir(storage: str) -> Path:
+    """Where trial artifacts go: beside a SQLite file, or studies/artifacts for a server."""
+    try:
+        path = _sqlite_path(storage)
+    except ValueError:
+        path = None
+    return path.parent / "artifacts" if path else Path("studies/artifacts")
+
+
+def prepare_storage(url: str) -> str:
+    """Validate a URL; for SQLite create its folder, refuse a file that is not a SQLite
+    database (left untouched), and switch the database to WAL mode."""
+    path = _sqlite_path(url)
+    if path is not None:
+        if path.exists() and path.stat().st_size:
+            _check_is_optuna_database(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
+    return url
+
+
+def _check_is_optuna_database(path: Path) -> None:
+    """Refuse (and leave untouched) a file that is not a SQLite database of Optuna's."""
+    if path.read_bytes()[:16] != b"SQLite format 3\x00":
+        raise ValueError(f"{path} exists and is not a SQLite database; refusing to touch it")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path} is a corrupted SQLite database ({exc}); refusing to touch it") from None
+    if tables and "studies" not in tables:
+        raise ValueError(f"{path} is a SQLite database of something else (tables {sorted(tables)}); refusing it")
+
+
+def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES)
+
+
+def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
+    """An RDB storage; with a heartbeat, trials of a worker that died are failed after
+    ``2 x heartbeat_interval`` of silence and re-queued (same parameters) for another run."""
+    prepare_storage(url)
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if _sqlite_path(url) else {}
+    heartbeat = {}
+    if heartbeat_interval:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": 2 * heartbeat_interval,
+            "heartbeat_stale_trial_callback": _retry_callback(),
+        }
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        raise ValueError(f"cannot open storage {url!r}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def existing_study_names(storage: str) -> list[str]:
+    """Names of the studies in a storage that must already exist (never creates a database)."""
+    path = _sqlite_path(storage)
+    if path is not None and not path.is_file():
+        raise ValueError(f"no study database at {storage}: run python -m nas.search first")
+    return optuna.get_all_study_names(storage=make_storage(storage))
+
+
+def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
+    """Load a study that must exist; a storage holding a single study needs no name."""
+    names = existing_study_names(storage)
+    if study_name is None:
+        if len(names) != 1:
+            raise ValueError(f"{storage} holds {len(names)} studies {names}: pass --study-name")
+        study_name = names[0]
+    if study_name not in names:
+        raise ValueError(f"no study {study_name!r} in {storage}; studies there: {names}")
+    return optuna.load_study(study_name=study_name, storage=make_storage(storage))

@@ -1,0 +1,31 @@
+"""Smoke tests: every benchmark still runs and prints its figure next to its baseline (slow: CI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "args", "expected"),
+    [
+        ("trainer_throughput.py", ["--epochs", "1", "--loader-workers", "0"], ["baseline", "figure", "ratio"]),
+        ("workers_throughput.py", ["--budget", "2", "--epochs", "1"], ["baseline --workers 1", "ratio"]),
+        ("proxy_fidelity.py", ["--archs", "4", "--long-factor", "1", "--variants", "epochs=1"],
+         ["baseline FLOPs only", "Kendall tau", "proxy epochs=1"]),
+        ("sampler_efficiency.py", ["--budget", "3", "--epochs", "1", "--seeds", "0", "--samplers", "tpe", "random"],
+         ["baseline: random search", "figure  : tpe"]),
+        ("overhead.py", ["--budget", "3"], ["figure  : overhead share", "flatness"]),
+    ],
+)  # fmt: skip
+def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for text in expected:
+        assert text in proc.stdout, proc.stdout
