@@ -8,7 +8,9 @@ study with 4 processes). Across machines use PostgreSQL: same flags, ``--storage
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 DEFAULT_STORAGE = "sqlite:///studies/nas.db"
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
 STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times
+TABLE_CREATION_TRIES = 5
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -84,12 +87,20 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
             "grace_period": 2 * heartbeat_interval,
             "heartbeat_stale_trial_callback": _retry_callback(),
         }
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-        raise ValueError(f"cannot open storage {url!r}: {str(exc).strip().splitlines()[0]}") from None
+    for attempt in range(1, TABLE_CREATION_TRIES + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            # Workers starting together on a new PostgreSQL database race to create Optuna's
+            # tables (CREATE TABLE is not idempotent there); the loser retries and finds them.
+            error = exc
+            time.sleep(0.2 * attempt + random.random())
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+            error = exc
+            break
+    raise ValueError(f"cannot open storage {url!r}: {str(error).strip().splitlines()[0]}")
 
 
 def existing_study_names(storage: str) -> list[str]:

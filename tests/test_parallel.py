@@ -66,6 +66,14 @@ def test_workers_flag_runs_processes_against_one_study(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_workers_starting_together_on_a_new_postgresql_database() -> None:
+    script = "import sys; from nas.storage import make_storage; make_storage(sys.argv[1], 30)"
+    with postgres_server() as url:
+        results = run_concurrently([[sys.executable, "-c", script, url] for _ in range(8)])
+        assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results if r.returncode]
+
+
+@pytest.mark.slow
 def test_three_machines_share_one_postgresql_study() -> None:
     with postgres_server() as url:
         commands = [
