@@ -28,8 +28,13 @@ def is_feasible(trial: FrozenTrial) -> bool:
 
 
 def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
-    """Pareto-optimal feasible trials (accuracy up, FLOPs and params down), cheapest first."""
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
+    """Pareto-optimal feasible trials (accuracy up, FLOPs and params down), cheapest first;
+    each network once (trials that reused an earlier result are left out)."""
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if is_feasible(t) and "duplicate_of" not in t.user_attrs  # a twin repeats the trial it names
+    ]
     front = [t for t in trials if not any(_dominates(o, t) for o in trials)]
     return sorted(front, key=lambda t: (t.values[1], t.values[2], -t.values[0], t.number))
 

@@ -46,6 +46,7 @@ def test_a_network_already_evaluated_reuses_its_result(tmp_path: Path) -> None:
     assert twin.user_attrs["digest"] == first.user_attrs["digest"]
     assert twin.user_attrs["duplicate_of"] == first.number
     assert twin.values == first.values and "train_seconds" not in twin.user_attrs
+    assert twin.number not in {t.number for t in feasible_front(study)}  # the front lists each network once
 
 
 def test_same_seed_same_architectures_and_accuracies(tmp_path: Path) -> None:
