@@ -1,18 +1,24 @@
 """Proxy fidelity: does the cheap proxy rank architectures the way long training does?
 
     python bench/proxy_fidelity.py [--dataset digits|shapes] [--archs 30] [--long-factor 10]
-                                   [--variants "epochs=6" "epochs=3,batch_size=32" ...]
+                                   [--long-seeds 2] [--variants "epochs=6" "epochs=3,batch_size=32" ...]
 
 Samples ``--archs`` architectures from the default space (random sampler, fixed seed), trains
 each (a) with the proxy (validation accuracy) and (b) ``--long-factor`` times longer, scored on
 the held-out test split. Reports Kendall tau and Spearman rho of proxy vs long-run accuracy,
 next to the free baselines FLOPs-only and params-only, all from this one run. ``shapes`` is a
 10-class 32x32 colour image folder that the benchmark draws and then loads with folder:PATH.
+
+With ``--long-seeds 2`` or more, the long-run target is the mean over seeds, and the tau of one
+seed's long run against another's is printed: the ceiling any proxy can reach against a target
+that noisy. ``--cache FILE`` keeps long-run results (JSON) so that more variants can be scored
+later without training the long runs again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -30,21 +36,21 @@ from nas.proxy import ProxyConfig, train_and_evaluate
 from search_spaces import SpaceContext, get_space
 
 
-def _shapes(d: ImageDraw.ImageDraw, cx: int, cy: int, r: int, color: tuple) -> dict:
-    """One drawing per class, centred at (cx, cy) with radius r."""
+def _shapes(d: ImageDraw.ImageDraw, cx: int, cy: int, r: int, color: tuple, w: int) -> dict:
+    """One drawing per class, centred at (cx, cy) with radius r and strokes w pixels wide."""
     box = (cx - r, cy - r, cx + r, cy + r)
     return {
         "circle": lambda: d.ellipse(box, fill=color),
         "square": lambda: d.rectangle(box, fill=color),
         "triangle": lambda: d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color),
-        "ring": lambda: d.ellipse(box, outline=color, width=3),
-        "hbar": lambda: d.rectangle((cx - r, cy - 3, cx + r, cy + 3), fill=color),
-        "vbar": lambda: d.rectangle((cx - 3, cy - r, cx + 3, cy + r), fill=color),
+        "ring": lambda: d.ellipse(box, outline=color, width=w),
+        "hbar": lambda: d.rectangle((cx - r, cy - w, cx + r, cy + w), fill=color),
+        "vbar": lambda: d.rectangle((cx - w, cy - r, cx + w, cy + r), fill=color),
         "diamond": lambda: d.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=color),
-        "frame": lambda: d.rectangle(box, outline=color, width=3),
+        "frame": lambda: d.rectangle(box, outline=color, width=w),
         "cross": lambda: (
-            d.line((cx - r, cy - r, cx + r, cy + r), fill=color, width=3)
-            or d.line((cx - r, cy + r, cx + r, cy - r), fill=color, width=3)
+            d.line((cx - r, cy - r, cx + r, cy + r), fill=color, width=w)
+            or d.line((cx - r, cy + r, cx + r, cy - r), fill=color, width=w)
         ),
         "corner": lambda: d.polygon([(cx - r, cy - r), (cx + r, cy - r), (cx - r, cy + r)], fill=color),
     }
@@ -54,17 +60,25 @@ SHAPES = ("circle", "square", "triangle", "ring", "hbar", "vbar", "diamond", "fr
 
 
 def draw_shapes(root: Path, per_class: int = 120, size: int = 32, seed: int = 0) -> None:
-    """A small dataset shaped differently from digits: 10 classes of coloured shapes at random
-    places and sizes on noisy backgrounds, 32x32 RGB, written as an image-folder tree."""
+    """A small dataset shaped differently from digits: 10 classes of coloured shapes, small (radius
+    3-8 px, so the input resolution matters), of random size, place and contrast, among random
+    clutter strokes on noisy backgrounds; 32x32 RGB, written as an image-folder tree. Hard
+    enough that long training does not saturate, so the ranking of networks means something."""
     rng = np.random.default_rng(seed)
+
+    def colour(low: int) -> tuple:
+        return tuple(int(c) for c in rng.integers(low, 256, 3))
+
     for name in SHAPES:
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            img = Image.fromarray(rng.integers(0, 120, (size, size, 3), dtype=np.uint8))
-            r = int(rng.integers(6, 11))
+            img = Image.fromarray(rng.integers(0, 160, (size, size, 3), dtype=np.uint8))
+            d = ImageDraw.Draw(img)
+            for _ in range(3):  # clutter: strokes of the same width as the shapes' own
+                d.line([tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(2)], fill=colour(60), width=1)
+            r = int(rng.integers(3, 9))
             cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
-            color = tuple(int(c) for c in rng.integers(120, 256, 3))
-            _shapes(ImageDraw.Draw(img), cx, cy, r, color)[name]()
+            _shapes(d, cx, cy, r, colour(90), int(rng.integers(1, 3)))[name]()
             img.save(root / name / f"{i}.png")
 
 
@@ -80,7 +94,9 @@ def main() -> None:
     p.add_argument("--archs", type=int, default=30)
     p.add_argument("--long-factor", type=int, default=10)
     p.add_argument("--variants", nargs="+", default=[""], help="proxy settings to compare; '' = the default")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    p.add_argument("--long-seeds", type=int, default=1, help="training seeds of each long run (target: their mean)")
+    p.add_argument("--cache", type=Path, help="JSON file of long-run results, read and extended")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset == "shapes":
@@ -95,13 +111,22 @@ def main() -> None:
     default = ProxyConfig()
     long_config = replace(default, epochs=default.epochs * args.long_factor)
 
-    start = time.perf_counter()
-    long_acc = []
-    for i, spec in enumerate(specs):
-        acc = train_and_evaluate(spec, data, long_config, seed=0, eval_on="test").accuracy
-        long_acc.append(acc)
-        print(f"  long run {i + 1}/{len(specs)}: test accuracy {acc:.4f}  {spec.to_string()}", file=sys.stderr)
+    cache = json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
+    start, trained = time.perf_counter(), 0
+    runs = np.zeros((args.long_seeds, len(specs)))  # test accuracy of each long run
+    for seed in range(args.long_seeds):
+        for i, spec in enumerate(specs):
+            key = f"{data.name} {long_config} seed={seed} {spec.digest()}"
+            if key not in cache:
+                cache[key] = train_and_evaluate(spec, data, long_config, seed=seed, eval_on="test").accuracy
+                trained += 1
+                if args.cache:
+                    args.cache.write_text(json.dumps(cache, indent=1))
+            runs[seed, i] = cache[key]
+            print(f"  long run seed {seed} {i + 1}/{len(specs)}: test accuracy {runs[seed, i]:.4f}  {spec.to_string()}",
+                  file=sys.stderr)  # fmt: skip
     long_seconds = time.perf_counter() - start
+    long_acc = list(runs.mean(axis=0))
 
     def report(name: str, scores: list[float], seconds: float | None = None) -> None:
         tau, rho = kendalltau(scores, long_acc)[0], spearmanr(scores, long_acc)[0]
@@ -110,8 +135,12 @@ def main() -> None:
 
     print(f"dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test), "
           f"{len(specs)} architectures of the default space")  # fmt: skip
-    print(f"long run: {long_config.epochs} epochs, test split, {long_seconds / len(specs):.2f} s per architecture; "
+    timing = f"{long_seconds / trained:.2f} s per run" if trained else "all from --cache"
+    print(f"long run: {long_config.epochs} epochs, test split, mean of {args.long_seeds} seed(s), {timing}; "
           f"test accuracy {min(long_acc):.3f} .. {max(long_acc):.3f}")  # fmt: skip
+    if args.long_seeds > 1:
+        tau, rho = kendalltau(runs[0], runs[1])[0], spearmanr(runs[0], runs[1])[0]
+        print(f"{'ceiling: long run seed 0 vs seed 1':<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}")
     report("baseline FLOPs only", [c.flops for c in costs])
     report("baseline params only", [c.params for c in costs])
     for variant in args.variants:

@@ -1,14 +1,17 @@
 """Training images per second: the proxy trainer vs a conventional DataLoader pipeline.
 
-    python bench/trainer_throughput.py [--dataset digits] [--epochs 3] [--batch-size 64]
+    python bench/trainer_throughput.py [--dataset digits] [--archs 10] [--epochs 2] [--batch-size 64]
     python bench/trainer_throughput.py --random-cifar 50000 --device cuda   # GPU machines
 
-Both train the same network (one sampled from the default space, fixed seed) with the same
-optimiser, batch size and number of steps, side by side in this one run:
+Both train the same networks with the same optimiser, batch size and number of steps, side by
+side in this one run. The networks are the search's own workload: ``--archs`` drawn from the
+default space by Optuna's random sampler (fixed seed), plus one fixed mid-sized network.
 - baseline: torchvision-style ``Dataset`` of uint8 images + ``transforms`` (random crop with
-  padding, flip where allowed, ToTensor, Normalize) per sample, batched by ``DataLoader``;
+  padding, flip where allowed, ToTensor, Normalize) per sample, batched by ``DataLoader``; run
+  with each ``--loader-workers`` setting, and the faster one per network is the baseline;
 - figure: ``nas.proxy.train_and_evaluate`` (dataset as one tensor on the device, augmentation
   per batch on the device, no DataLoader; bf16 + channels_last on CUDA).
+The figure is total images over total seconds across all networks, for each side.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+import optuna
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -25,6 +29,7 @@ from torchvision import transforms
 from nas import ArchSpec, build_model
 from nas.data import Dataset, load_dataset, make_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from search_spaces import SpaceContext, get_space
 
 # A mid-sized network of the default space (fixed, so runs compare like for like).
 ARCH = (
@@ -47,7 +52,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
 
 def baseline(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device, workers: int) -> float:
-    """Images/s of the DataLoader pipeline, same model / optimiser / steps."""
+    """Seconds the DataLoader pipeline takes for the proxy's steps, same model and optimiser."""
     x, y = data.split("train", spec.resolution)
     mean, std = np.array(data.mean), np.array(data.std)
     # back to uint8 HWC pictures, as a conventional dataset stores them
@@ -79,7 +84,7 @@ def baseline(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.d
             scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return total * config.batch_size / (time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
 def random_cifar(n: int) -> Dataset:
@@ -95,22 +100,37 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--random-cifar", type=int, default=0, help="use N random CIFAR-shaped images instead")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--archs", type=int, default=10, help="networks sampled from the default space")
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
-    p.add_argument("--loader-workers", type=int, default=2, help="DataLoader worker processes (baseline)")
+    p.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts tried")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
-    spec = ArchSpec.from_string(ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=0))
+    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+    specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+    specs.append(ArchSpec.from_string(ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)))
     config = ProxyConfig(epochs=args.epochs, batch_size=args.batch_size)
-    base = baseline(spec, data, config, device, args.loader_workers)
-    ours = train_and_evaluate(spec, data.to(device), config, device=device, seed=0).images_per_second
-    print(f"network: {spec.to_string()}")
-    print(f"device {device}, {len(data.train_x)} training images, batch {config.batch_size}, {config.epochs} epochs")
-    print(f"baseline DataLoader + transforms ({args.loader_workers} workers): {base:,.0f} images/s")
-    print(f"figure   proxy trainer (tensors on device):      {ours:,.0f} images/s")
-    print(f"ratio {ours / base:.2f}x")
+    images = config.epochs * (len(data.train_x) // config.batch_size) * config.batch_size  # per network
+    on_device = data.to(device)
+    print(f"device {device}, {len(data.train_x)} training images, batch {config.batch_size}, {config.epochs} epochs, "
+          f"{len(specs)} networks; images/s per network: proxy trainer | DataLoader with "
+          f"{' / '.join(map(str, args.loader_workers))} workers")  # fmt: skip
+    ours_total = base_total = 0.0
+    for spec in specs:
+        base = {w: baseline(spec, data, config, device, w) for w in args.loader_workers}
+        ours = train_and_evaluate(spec, on_device, config, device=device, seed=0).train_seconds
+        ours_total += ours
+        base_total += min(base.values())
+        rates = " / ".join(f"{images / t:6,.0f}" for t in base.values())
+        print(f"  {images / ours:6,.0f} | {rates}  ({min(base.values()) / ours:.2f}x)  {spec.to_string()}")
+    n = len(specs) * images
+    print(f"baseline DataLoader + transforms (faster worker setting per network): {n / base_total:,.0f} images/s")
+    print(f"figure   proxy trainer (tensors on device, no DataLoader):            {n / ours_total:,.0f} images/s")
+    print(f"ratio {base_total / ours_total:.2f}x")
 
 
 if __name__ == "__main__":

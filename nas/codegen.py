@@ -7,6 +7,7 @@ of ``nas.build.Net``, plus a stage table, so it builds the very same module tree
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from nas import blocks
@@ -14,6 +15,9 @@ from nas.arch import ArchSpec
 from nas.build import Net, net_tables
 
 _HELPERS = (blocks.conv_bn_act, blocks.channel_shuffle, blocks._check, blocks._check_common)
+
+# Every trial of a search uploads its module: read each class's source once per process.
+_source = functools.cache(inspect.getsource)
 
 _MAIN = '''
 def build() -> nn.Module:
@@ -53,9 +57,9 @@ def module_source(spec: ArchSpec, *, doc: str, mean: tuple[float, ...], std: tup
         f"STD = {tuple(std)!r}",
         f"ARCH = {spec.to_string()!r}\n",
         "ACTIVATIONS = {" + ", ".join(f'"{k}": nn.{v.__name__}' for k, v in blocks.ACTIVATIONS.items()) + "}\n",
-        *(inspect.getsource(fn) for fn in _HELPERS),
-        *(inspect.getsource(cls) for cls in classes),
-        inspect.getsource(Net),
+        *(_source(fn) for fn in _HELPERS),
+        *(_source(cls) for cls in classes),
+        _source(Net),
         "BLOCKS = {" + ", ".join(f"{n!r}: {blocks.BLOCKS[n].__name__}" for n in used) + "}",
         "TABLE: dict[str, Any] = {\n" + table + "}\n",
         _MAIN,

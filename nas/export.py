@@ -47,7 +47,7 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     acc, flops, params = trial.values
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
-        epochs=trial.user_attrs.get("epochs"), dataset=trial.user_attrs.get("dataset"), name=name,
+        epochs=study.user_attrs.get("epochs"), dataset=study.user_attrs.get("dataset"), name=name,
         mean=tuple(study.user_attrs.get("mean", [0.0] * spec.in_chs)),
         std=tuple(study.user_attrs.get("std", [1.0] * spec.in_chs)),
     )  # fmt: skip
@@ -112,7 +112,7 @@ def export(
 
     model = None
     if train_epochs:
-        data = load_dataset(trial.user_attrs["dataset"], data_dir)
+        data = load_dataset(study.user_attrs["dataset"], data_dir)
         trained = train_and_evaluate(
             spec, data, ProxyConfig(epochs=train_epochs), device=resolve_device(device),
             seed=trial.user_attrs.get("seed", 0), train_on=("train", "val"), eval_on="test",

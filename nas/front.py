@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -28,14 +29,25 @@ def is_feasible(trial: FrozenTrial) -> bool:
 
 
 def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
-    """Pareto-optimal feasible trials (accuracy up, FLOPs and params down), cheapest first;
-    each network once (trials that reused an earlier result are left out)."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if is_feasible(t) and "duplicate_of" not in t.user_attrs  # a twin repeats the trial it names
-    ]
-    front = [t for t in trials if not any(_dominates(o, t) for o in trials)]
+    """Pareto-optimal feasible trials of ``study`` (see ``pareto_front``)."""
+    return pareto_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def pareto_front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """Pareto-optimal trials among the complete feasible ones (accuracy up, FLOPs and params
+    down), cheapest first; each network once (trials that reused an earlier result are left out).
+
+    Sorted best-accuracy-first, a trial can only be dominated by one listed before it, and
+    then by one already on the front: O(n x front) rather than O(n^2), as it runs every trial.
+    """
+    candidates = sorted(
+        (t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t) and "duplicate_of" not in t.user_attrs),
+        key=lambda t: (-t.values[0], t.values[1], t.values[2], t.number),
+    )
+    front: list[FrozenTrial] = []
+    for t in candidates:
+        if not any(_dominates(f, t) for f in front):
+            front.append(t)
     return sorted(front, key=lambda t: (t.values[1], t.values[2], -t.values[0], t.number))
 
 

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from nas.data import DATASETS
-from nas.front import feasible_front, front_table, parse_size
+from nas.front import feasible_front, front_table, pareto_front, parse_size
 from nas.parallel import (
     default_workers,
     exit_code,
@@ -120,10 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             procs = start_workers(config, workers)
             print(f"{workers} workers, {threads_per_worker(config, workers)} torch threads each")
 
-    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def on_trial(trial: optuna.trial.FrozenTrial, done: list[optuna.trial.FrozenTrial]) -> None:
         assert bar is not None
-        bar.n = min(len(finished(study)), config.budget)
-        bar.set_postfix(front=len(feasible_front(study)), last=trial.state.name.lower())
+        bar.n = min(len(done), config.budget)
+        bar.set_postfix(front=len(pareto_front(done)), last=trial.state.name.lower())
         bar.refresh()
 
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

@@ -174,6 +174,7 @@ class Objective:
         self.versions = library_versions()
         Path(config.artifact_dir).mkdir(parents=True, exist_ok=True)
         self.artifacts = FileSystemArtifactStore(config.artifact_dir)
+        self.evaluated: dict[str, FrozenTrial] = {}  # digest -> the trial that trained it first
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int, int]:
         try:
@@ -194,14 +195,12 @@ class Objective:
         cost = count_cost(spec)
         seed = self.config.seed * 1_000_003 + trial.number
         digest = spec.digest()
+        # Dataset and epochs are study attributes, FLOPs and params the objective values: every
+        # storage write costs ~1 ms, so a trial records only what is its own.
         for key, value in {
             "arch": spec.to_string(),
             "arch_json": spec.to_json(),
             "digest": digest,
-            "flops": cost.flops,
-            "params": cost.params,
-            "dataset": self.config.dataset,
-            "epochs": self.config.epochs,
             "device": str(self.device),
             "seed": seed,
             "versions": self.versions,
@@ -214,7 +213,7 @@ class Objective:
             trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
             return 0.0, cost.flops, cost.params
 
-        twin = self.evaluated_twin(trial.study, digest)
+        twin = self.evaluated.get(digest)
         if twin is not None:
             trial.set_user_attr("duplicate_of", twin.number)
             trial.set_user_attr("seed", twin.user_attrs.get("seed"))
@@ -226,13 +225,13 @@ class Objective:
         self.upload_artifacts(trial, spec, result.accuracy, cost)
         return result.accuracy, cost.flops, cost.params
 
-    @staticmethod
-    def evaluated_twin(study: optuna.Study, digest: str) -> FrozenTrial | None:
-        """A trial that already trained this very network (first one, if several)."""
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
-                return t
-        return None
+    def remember(self, trials: list[FrozenTrial]) -> None:
+        """Index the networks already trained, by digest (from the list the budget check reads
+        anyway, so duplicates cost no extra storage read; one finished elsewhere a moment ago
+        may be missed and trained again, which is harmless)."""
+        for t in trials:
+            if "duplicate_of" not in t.user_attrs and "digest" in t.user_attrs:
+                self.evaluated.setdefault(t.user_attrs["digest"], t)
 
     def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, cost: Cost) -> None:
         """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
@@ -269,13 +268,14 @@ def check_limits(config: SearchConfig, data: Dataset) -> None:
 
 def run_search(
     config: SearchConfig,
-    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    on_trial: Callable[[FrozenTrial, list[FrozenTrial]], None] | None = None,
     on_start: Callable[[optuna.Study, int], None] | None = None,
     worker: int = 0,
 ) -> optuna.Study:
     """Top the study up to ``config.budget`` finished feasible trials. Failed trials are kept as
     FAIL with their reason and do not count; ``max_failures`` failures in a row stop the search.
-    Worker ``k`` of a parallel search samples with seed ``seed + k``."""
+    Worker ``k`` of a parallel search samples with seed ``seed + k``. ``on_trial(trial, finished)``
+    runs after each trial with the trials that count toward the budget."""
     device = resolve_device(config.device)
     # Load and check everything that can be wrong before the storage is touched.
     data = load_dataset(config.dataset, config.data_dir, config.download)
@@ -284,18 +284,22 @@ def run_search(
     if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
         study.set_user_attr("mean", list(data.mean))
         study.set_user_attr("std", list(data.std))
+    done = finished(study)
     if on_start is not None:
-        on_start(study, len(finished(study)))
-    if len(finished(study)) >= config.budget:
+        on_start(study, len(done))
+    if len(done) >= config.budget:
         return study
-    data = data.to(device)
+    objective = Objective(config, data.to(device), device)
+    objective.remember(done)
     torch.manual_seed(config.seed)
     streak = 0
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
         nonlocal streak
+        done = finished(study)
+        objective.remember(done)
         if on_trial is not None:
-            on_trial(study, trial)
+            on_trial(trial, done)
         streak = streak + 1 if trial.state == TrialState.FAIL else 0
         if streak >= config.max_failures:
             study.stop()
@@ -303,8 +307,8 @@ def run_search(
                 f"{streak} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}); "
                 "finished trials are kept"
             )
-        if len(finished(study)) >= config.budget:
+        if len(done) >= config.budget:
             study.stop()
 
-    study.optimize(Objective(config, data, device), callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+    study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
     return study

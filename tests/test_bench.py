@@ -15,7 +15,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 @pytest.mark.parametrize(
     ("script", "args", "expected"),
     [
-        ("trainer_throughput.py", ["--epochs", "1", "--loader-workers", "0"], ["baseline", "figure", "ratio"]),
+        ("trainer_throughput.py", ["--epochs", "1", "--archs", "2", "--loader-workers", "0"],
+         ["baseline", "figure", "ratio"]),
         ("workers_throughput.py", ["--budget", "2", "--epochs", "1"], ["baseline --workers 1", "ratio"]),
         ("proxy_fidelity.py", ["--archs", "4", "--long-factor", "1", "--variants", "epochs=1"],
          ["baseline FLOPs only", "Kendall tau", "proxy epochs=1"]),

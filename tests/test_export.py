@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -12,7 +13,7 @@ import torch
 from nas import ArchSpec, build_model, count_cost
 from nas.codegen import module_source
 from nas.export import main as export_main
-from nas.front import feasible_front, knee, parse_size, pick
+from nas.front import feasible_front, knee, pareto_front, parse_size, pick
 from nas.references import REFERENCES
 from search_spaces import SpaceContext
 
@@ -116,6 +117,23 @@ def test_knee_is_the_bend_of_the_front() -> None:
 
     points = [T(0, 0.50, 1e3), T(1, 0.90, 1e4), T(2, 0.92, 1e5), T(3, 0.93, 1e6), T(4, 0.40, 1e5)]
     assert knee(points).number == 1
+
+
+def test_pareto_front_equals_the_brute_force_front() -> None:
+    """The O(n x front) cull finds exactly the trials no other trial dominates (ties included)."""
+    rng = np.random.default_rng(0)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for _ in range(20):
+        values = rng.integers(0, 6, (60, 3)).astype(float)  # few levels: many ties and equal points
+        trials = [optuna.trial.create_trial(params={"x": 0.5}, distributions=dist, values=list(v)) for v in values]
+        for number, t in enumerate(trials):
+            t.number = number
+
+        def dominated(b: optuna.trial.FrozenTrial, trials: list) -> bool:
+            return any(a.values[0] >= b.values[0] and a.values[1] <= b.values[1] and a.values[2] <= b.values[2]
+                       and a.values != b.values for a in trials)  # fmt: skip
+
+        assert {t.number for t in pareto_front(trials)} == {t.number for t in trials if not dominated(t, trials)}
 
 
 def cli(argv: list[str], capsys) -> tuple[int, str, str]:

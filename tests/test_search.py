@@ -8,10 +8,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas import ArchSpec
+from nas import ArchSpec, count_cost
 from nas.search import main as search_main
 
-USER_ATTRS = {"arch", "arch_json", "digest", "flops", "params", "train_seconds", "epochs", "device", "dataset", "seed"}
+USER_ATTRS = {"arch", "arch_json", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
 
 def main(argv: list[str]) -> int:
@@ -38,11 +38,14 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study.metric_names == ["accuracy", "flops", "params"]
+    settings = {k: study.user_attrs[k] for k in ("dataset", "space", "epochs")}
+    assert settings == {"dataset": "digits", "space": "mixed", "epochs": 1}
     for trial in first:
         assert set(trial.user_attrs) >= USER_ATTRS
         spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
         assert spec.to_string() == trial.user_attrs["arch"]
-        assert trial.values[1:] == [trial.user_attrs["flops"], trial.user_attrs["params"]]
+        cost = count_cost(spec)
+        assert trial.values[1:] == [cost.flops, cost.params]
         assert 0.0 <= trial.values[0] <= 1.0
         assert {"torch", "optuna", "nas"} <= set(trial.user_attrs["versions"])
 
