@@ -85,16 +85,36 @@ def library_versions() -> dict[str, str]:
     }
 
 
+class _TrialSnapshot:
+    """``study`` with its trials read from storage once. TPE with ``constant_liar`` re-reads every
+    trial, running ones included, for each parameter group it samples; one read per trial gives
+    it the same trials (they are sampled milliseconds apart) at a third of the storage queries."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._trials = study.get_trials(deepcopy=False)
+
+    def __getattr__(self, name: str):  # everything else is the study's own
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = False, states=None, use_cache: bool = False) -> list[FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+
+class _TPESampler(optuna.samplers.TPESampler):
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
+        return super().sample_relative(_TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
+
+
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     """Samplers read infeasibility from ``trial.set_constraint`` (Optuna 5)."""
     with warnings.catch_warnings():  # multivariate/group TPE is "experimental" in name only
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
-            # group=True: the space is conditional (options depend on the block family);
-            # constant_liar: parallel workers do not all sample next to the same running trial.
-            return optuna.samplers.TPESampler(
-                seed=seed, multivariate=True, group=True, n_startup_trials=20, constant_liar=True
-            )
+            # group=True: the space is conditional (stages 3 and 4 exist or not); constant_liar:
+            # parallel workers do not all sample next to the same running trial. Settings chosen
+            # by bench/sampler_efficiency.py (bench/RESULTS.md).
+            return _TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10, constant_liar=True)
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
         return optuna.samplers.RandomSampler(seed=seed)

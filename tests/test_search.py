@@ -115,3 +115,27 @@ def test_cli_runs_as_a_module(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Pareto front" in proc.stdout
     assert len(complete(storage, "digits-shufflenet")) == 2
+
+
+def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
+    """nas's TPE reads the trials once per trial instead of once per parameter group; on the same
+    history it must propose exactly what Optuna's TPESampler proposes."""
+    from nas.study import make_sampler
+    from search_spaces import SpaceContext, get_space
+
+    ctx, sample = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed")
+    proposals = []
+    for sampler in (
+        make_sampler("tpe", seed=5),
+        optuna.samplers.TPESampler(seed=5, multivariate=True, group=True, n_startup_trials=20, constant_liar=True),
+    ):
+        study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
+        specs = []
+        for i in range(30):
+            trial = study.ask()
+            spec = sample(trial, ctx)
+            study.tell(trial, [(i * 7919 % 97) / 97, len(spec.stages), spec.stem.out_chs])
+            specs.append(spec.to_string())
+        proposals.append(specs)
+    assert proposals[0] == proposals[1]
+    assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
