@@ -127,7 +127,7 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
     proposals = []
     for sampler in (
         make_sampler("tpe", seed=5),
-        optuna.samplers.TPESampler(seed=5, multivariate=True, group=True, n_startup_trials=20, constant_liar=True),
+        optuna.samplers.TPESampler(seed=5, multivariate=True, group=True, n_startup_trials=10, constant_liar=True),
     ):
         study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
         specs = []
