@@ -11,8 +11,9 @@ next to the free baselines FLOPs-only and params-only, all from this one run. ``
 
 With ``--long-seeds 2`` or more, the long-run target is the mean over seeds, and the tau of one
 seed's long run against another's is printed: the ceiling any proxy can reach against a target
-that noisy. ``--cache FILE`` keeps long-run results (JSON) so that more variants can be scored
-later without training the long runs again.
+that noisy. ``--cache FILE [FILE ...]`` keeps every result (JSON; all files read, the first
+extended), so that more variants can be scored later without training the long runs again, and
+two processes can share the work on two cores.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=[""], help="proxy settings to compare; '' = the default")
     p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     p.add_argument("--long-seeds", type=int, default=1, help="training seeds of each long run (target: their mean)")
-    p.add_argument("--cache", type=Path, help="JSON file of long-run results, read and extended")
+    p.add_argument(
+        "--cache", type=Path, nargs="+", default=[], help="JSON files of results: all read, the first extended"
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset == "shapes":
@@ -111,31 +114,45 @@ def main() -> None:
     default = ProxyConfig()
     long_config = replace(default, epochs=default.epochs * args.long_factor)
 
-    cache = json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
-    start, trained = time.perf_counter(), 0
-    runs = np.zeros((args.long_seeds, len(specs)))  # test accuracy of each long run
-    for seed in range(args.long_seeds):
+    cache: dict[str, float] = {}
+    for path in args.cache:
+        cache |= json.loads(path.read_text()) if path.exists() else {}
+    seconds: dict[str, float] = {}  # training + evaluation time per setting (NaN: not recorded)
+
+    def scores(label: str, config: ProxyConfig, seed: int, split: str) -> list[float]:
+        """Accuracy of every spec trained with ``config``; cached by dataset, setting and digest."""
+        out = []
         for i, spec in enumerate(specs):
-            key = f"{data.name} {long_config} seed={seed} {spec.digest()}"
+            key = f"{data.name} {config} seed={seed} {spec.digest()}" + ("" if split == "test" else f" {split}")
             if key not in cache:
-                cache[key] = train_and_evaluate(spec, data, long_config, seed=seed, eval_on="test").accuracy
-                trained += 1
+                start = time.perf_counter()
+                cache[key] = train_and_evaluate(spec, data, config, seed=seed, eval_on=split).accuracy
+                cache[f"{key} seconds"] = time.perf_counter() - start
                 if args.cache:
-                    args.cache.write_text(json.dumps(cache, indent=1))
-            runs[seed, i] = cache[key]
-            print(f"  long run seed {seed} {i + 1}/{len(specs)}: test accuracy {runs[seed, i]:.4f}  {spec.to_string()}",
-                  file=sys.stderr)  # fmt: skip
-    long_seconds = time.perf_counter() - start
+                    args.cache[0].write_text(json.dumps(cache, indent=1))
+            out.append(cache[key])
+            seconds[label] = seconds.get(label, 0.0) + cache.get(f"{key} seconds", float("nan"))
+            print(
+                f"  {label} {i + 1}/{len(specs)}: {split} accuracy {out[-1]:.4f}  {spec.to_string()}", file=sys.stderr
+            )
+        return out
+
+    # The proxies first: their scores do not depend on the long runs (and can be cached apart).
+    proxies = {
+        variant: scores(f"proxy {variant or 'default'}", parse_variant(variant), 0, "val") for variant in args.variants
+    }
+    runs = np.array([scores(f"long run seed {seed}", long_config, seed, "test") for seed in range(args.long_seeds)])
     long_acc = list(runs.mean(axis=0))
 
-    def report(name: str, scores: list[float], seconds: float | None = None) -> None:
-        tau, rho = kendalltau(scores, long_acc)[0], spearmanr(scores, long_acc)[0]
-        cost = f", {seconds / len(specs):.2f} s per architecture" if seconds is not None else ""
+    def report(name: str, values: list[float], label: str | None = None) -> None:
+        tau, rho = kendalltau(values, long_acc)[0], spearmanr(values, long_acc)[0]
+        cost = f", {seconds[label] / len(specs):.2f} s per architecture" if label else ""
         print(f"{name:<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}{cost}")
 
     print(f"dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test), "
           f"{len(specs)} architectures of the default space")  # fmt: skip
-    timing = f"{long_seconds / trained:.2f} s per run" if trained else "all from --cache"
+    long_seconds = sum(v for k, v in seconds.items() if k.startswith("long run"))
+    timing = f"{long_seconds / runs.size:.2f} s per run"
     print(f"long run: {long_config.epochs} epochs, test split, mean of {args.long_seeds} seed(s), {timing}; "
           f"test accuracy {min(long_acc):.3f} .. {max(long_acc):.3f}")  # fmt: skip
     if args.long_seeds > 1:
@@ -143,12 +160,10 @@ def main() -> None:
         print(f"{'ceiling: long run seed 0 vs seed 1':<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}")
     report("baseline FLOPs only", [c.flops for c in costs])
     report("baseline params only", [c.params for c in costs])
-    for variant in args.variants:
+    for variant, values in proxies.items():
         config = parse_variant(variant)
-        start = time.perf_counter()
-        scores = [train_and_evaluate(s, data, config, seed=0).accuracy for s in specs]
-        label = f"proxy {variant or 'default'} ({config.epochs} ep, batch {config.batch_size}, lr {config.lr})"
-        report(label, scores, time.perf_counter() - start)
+        label = f"proxy {variant or 'default'}"
+        report(f"{label} ({config.epochs} ep, batch {config.batch_size}, lr {config.lr})", values, label)
 
 
 if __name__ == "__main__":
