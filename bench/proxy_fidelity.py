@@ -152,7 +152,7 @@ def main() -> None:
     print(f"dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test), "
           f"{len(specs)} architectures of the default space")  # fmt: skip
     long_seconds = sum(v for k, v in seconds.items() if k.startswith("long run"))
-    timing = f"{long_seconds / runs.size:.2f} s per run"
+    timing = f"{long_seconds / runs.size:.2f} s per run" if np.isfinite(long_seconds) else "time not recorded"
     print(f"long run: {long_config.epochs} epochs, test split, mean of {args.long_seeds} seed(s), {timing}; "
           f"test accuracy {min(long_acc):.3f} .. {max(long_acc):.3f}")  # fmt: skip
     if args.long_seeds > 1:
