@@ -100,14 +100,15 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
             with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
-            # Workers starting together on a new PostgreSQL database race to create Optuna's
-            # tables (CREATE TABLE is not idempotent there); the loser retries and finds them.
-            error = exc
-            time.sleep(0.2 * attempt + random.random())
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             error = exc
-            break
+            # Workers starting together on a new database race to create Optuna's tables
+            # (PostgreSQL: duplicate key / relation exists; SQLite: "table ... already exists");
+            # the loser retries and finds them.
+            racing = isinstance(exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError))
+            if not (racing or "already exists" in str(exc)):
+                break
+            time.sleep(0.2 * attempt + random.random())
     raise ValueError(f"cannot open storage {url!r}: {str(error).strip().splitlines()[0]}")
 
 

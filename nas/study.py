@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,10 +154,15 @@ def open_study(config: SearchConfig, sampler_seed: int | None = None) -> optuna.
             f"study {config.study_name!r} in {config.storage} has other objectives "
             f"({[d.name.lower() for d in study.directions]}); pick another --study-name"
         )
-    attrs = study.user_attrs  # one read: another worker may be initialising the same study
     wanted = {k: getattr(config, k) for k in STUDY_KEYS}
+    attrs = study.user_attrs
     stored = {k: attrs.get(k) for k in STUDY_KEYS}
-    if attrs.get("dataset") is None:
+    deadline = time.monotonic() + 30
+    while None in stored.values() and any(v is not None for v in stored.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # another worker is writing the settings, one attr at a time
+        attrs = study.user_attrs
+        stored = {k: attrs.get(k) for k in STUDY_KEYS}
+    if all(v is None for v in stored.values()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
@@ -194,7 +200,6 @@ class Objective:
         self.versions = library_versions()
         Path(config.artifact_dir).mkdir(parents=True, exist_ok=True)
         self.artifacts = FileSystemArtifactStore(config.artifact_dir)
-        self.evaluated: dict[str, FrozenTrial] = {}  # digest -> the trial that trained it first
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int, int]:
         try:
@@ -233,7 +238,7 @@ class Objective:
             trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
             return 0.0, cost.flops, cost.params
 
-        twin = self.evaluated.get(digest)
+        twin = self.evaluated_twin(trial.study, digest)
         if twin is not None:
             trial.set_user_attr("duplicate_of", twin.number)
             trial.set_user_attr("seed", twin.user_attrs.get("seed"))
@@ -245,13 +250,14 @@ class Objective:
         self.upload_artifacts(trial, spec, result.accuracy, cost)
         return result.accuracy, cost.flops, cost.params
 
-    def remember(self, trials: list[FrozenTrial]) -> None:
-        """Index the networks already trained, by digest (from the list the budget check reads
-        anyway, so duplicates cost no extra storage read; one finished elsewhere a moment ago
-        may be missed and trained again, which is harmless)."""
-        for t in trials:
-            if "duplicate_of" not in t.user_attrs and "digest" in t.user_attrs:
-                self.evaluated.setdefault(t.user_attrs["digest"], t)
+    @staticmethod
+    def evaluated_twin(study: optuna.Study, digest: str) -> FrozenTrial | None:
+        """A trial that already trained this very network (first one, if several). Read fresh:
+        a parallel worker may have trained it a moment ago."""
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
+                return t
+        return None
 
     def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, cost: Cost) -> None:
         """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
@@ -310,14 +316,12 @@ def run_search(
     if len(done) >= config.budget:
         return study
     objective = Objective(config, data.to(device), device)
-    objective.remember(done)
     torch.manual_seed(config.seed)
     streak = 0
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
         nonlocal streak
         done = finished(study)
-        objective.remember(done)
         if on_trial is not None:
             on_trial(trial, done)
         streak = streak + 1 if trial.state == TrialState.FAIL else 0
