@@ -315,7 +315,7 @@ def run_search(
         on_start(study, len(done))
     if len(done) >= config.budget:
         return study
-    objective = Objective(config, data.to(device), device)
+    data = data.to(device)
     torch.manual_seed(config.seed)
     streak = 0
 
@@ -334,5 +334,5 @@ def run_search(
         if len(done) >= config.budget:
             study.stop()
 
-    study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+    study.optimize(Objective(config, data, device), callbacks=[callback], catch=(Exception,), gc_after_trial=False)
     return study

@@ -91,7 +91,7 @@ def cheapest_cost(ctx: SpaceContext, families: Sequence[str]) -> Cost:
                    "stem_chs": STEM_CHS[0], "n_stages": 2, "head_chs": HEAD_CHS[0]}  # fmt: skip
     for i in range(2):
         fixed |= {f"s{i}_stride": 2, f"s{i}_chs": STAGE_CHS[0], f"s{i}_depth": 1}
-    cheapest_ops = [next(name for name in ops_of([family])) for family in families]  # options cheapest first
+    cheapest_ops = [ops_of([family])[0] for family in families]  # options are listed cheapest first
     costs = [
         count_cost(sample_arch(optuna.trial.FixedTrial({**fixed, "s0_op": a, "s1_op": b}), ctx, families))
         for a, b in itertools.product(cheapest_ops, repeat=2)
