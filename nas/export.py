@@ -43,7 +43,7 @@ def study_dir(study: optuna.Study, root: str | Path = "studies") -> Path:
 
 def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     """The standalone module of a finished trial, with its scores in the docstring."""
-    spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
+    spec = ArchSpec.from_string(trial.user_attrs["arch"])
     acc, flops, params = trial.values
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
@@ -57,7 +57,7 @@ def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     if not trials:
         raise ValueError(f"study {study.study_name!r} has no trial {number}")
-    if trials[0].state != TrialState.COMPLETE or "arch_json" not in trials[0].user_attrs:
+    if trials[0].state != TrialState.COMPLETE or "arch" not in trials[0].user_attrs:
         raise ValueError(f"trial {number} of study {study.study_name!r} did not finish ({trials[0].state.name})")
     return trials[0]
 
@@ -103,7 +103,7 @@ def export(
     pt2: bool = False,
     log=print,
 ) -> Exported:
-    spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
+    spec = ArchSpec.from_string(trial.user_attrs["arch"])
     out_dir.mkdir(parents=True, exist_ok=True)
     result = Exported(code=out_dir / f"{name}.py", spec_json=out_dir / f"{name}.json")
     result.code.write_text(trial_source(study, trial, name))

@@ -8,15 +8,20 @@ study with 4 processes). Across machines use PostgreSQL: same flags, ``--storage
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 
 DEFAULT_STORAGE = "sqlite:///studies/nas.db"
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
@@ -83,6 +88,59 @@ def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
         return RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES)
 
 
+class BatchingRDBStorage(RDBStorage):
+    """Optuna's RDBStorage, but inside ``batched(trial_id)`` that trial's parameters and attrs are
+    held back and written together in one transaction when the block ends (also on an error).
+    Optuna commits each on its own, ~1 ms apiece, and a trial makes ~25 of them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: dict[int, list[Callable[[Any], None]]] = {}
+
+    @contextlib.contextmanager
+    def batched(self, trial_id: int) -> Iterator[None]:
+        self._held[trial_id] = []
+        try:
+            yield
+        finally:
+            writes = self._held.pop(trial_id)
+            if writes:
+                with _create_scoped_session(self.scoped_session, True) as session:
+                    for write in writes:
+                        write(session)
+
+    def _set_trial_param(self, trial_id, param_name, param_value_internal, distribution, previous_distribution):  # noqa: ANN001
+        if trial_id not in self._held:
+            return super()._set_trial_param(
+                trial_id, param_name, param_value_internal, distribution, previous_distribution
+            )
+        self._held[trial_id].append(
+            lambda session: self._set_trial_param_without_commit(
+                session, trial_id, param_name, param_value_internal, distribution, previous_distribution
+            )
+        )
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_attr(models.TrialUserAttributeModel, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_attr(models.TrialSystemAttributeModel, trial_id, key, value)
+
+    def _set_attr(self, model: type, trial_id: int, key: str, value: Any) -> None:
+        write = lambda session: self._set_trial_attr_without_commit(session, model, trial_id, key, value)  # noqa: E731
+        if trial_id in self._held:
+            self._held[trial_id].append(write)
+        else:
+            with _create_scoped_session(self.scoped_session, True) as session:
+                write(session)
+
+
+def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
+    """Hold the trial's writes back until the block ends, where its storage can (else: no-op)."""
+    storage = getattr(trial.study._storage, "_backend", trial.study._storage)  # unwrap Optuna's cache
+    return storage.batched(trial._trial_id) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
+
+
 def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
     """An RDB storage; with a heartbeat, trials of a worker that died are failed after
     ``2 x heartbeat_interval`` of silence and re-queued (same parameters) for another run."""
@@ -99,7 +157,7 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+                return BatchingRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             error = exc
             # Workers starting together on a new database race to create Optuna's tables

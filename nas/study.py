@@ -6,6 +6,7 @@ finished feasible trials the study must hold, so running the same search again t
 
 from __future__ import annotations
 
+import importlib
 import platform
 import tempfile
 import time
@@ -27,7 +28,7 @@ from nas.cost import Cost, count_cost, human
 from nas.data import Dataset, check_dataset_name, load_dataset
 from nas.front import is_feasible
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from nas.storage import DEFAULT_STORAGE, default_artifact_dir, make_storage
+from nas.storage import DEFAULT_STORAGE, batched_writes, default_artifact_dir, make_storage
 from search_spaces import SpaceContext, cheapest_cost, get_space
 
 METRICS = ["accuracy", "flops", "params"]
@@ -216,38 +217,40 @@ class Objective:
         return {f"{k}_over_limit": float(value - limit) for k, (value, limit) in limits.items() if limit is not None}
 
     def evaluate(self, trial: optuna.Trial) -> tuple[float, int, int]:
-        spec: ArchSpec = self.sample(trial, self.ctx)
-        cost = count_cost(spec)
-        seed = self.config.seed * 1_000_003 + trial.number
-        digest = spec.digest()
-        # Dataset and epochs are study attributes, FLOPs and params the objective values: every
-        # storage write costs ~1 ms, so a trial records only what is its own.
-        for key, value in {
-            "arch": spec.to_string(),
-            "arch_json": spec.to_json(),
-            "digest": digest,
-            "device": str(self.device),
-            "seed": seed,
-            "versions": self.versions,
-        }.items():
-            trial.set_user_attr(key, value)
-        constraints = self.constraints(cost)
-        for key, value in constraints.items():
-            trial.set_constraint(key, value)
-        if any(v > 0 for v in constraints.values()):
-            trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
-            return 0.0, cost.flops, cost.params
+        # Parameters and attrs are written in one transaction per block, not one each (bench/overhead.py).
+        with batched_writes(trial):
+            spec: ArchSpec = self.sample(trial, self.ctx)
+            cost = count_cost(spec)
+            seed = self.config.seed * 1_000_003 + trial.number
+            digest = spec.digest()
+            # Dataset and epochs are study attributes, FLOPs and params the objective values: a
+            # trial records only what is its own.
+            for key, value in {
+                "arch": spec.to_string(),  # exact: ArchSpec.from_string reads it back
+                "digest": digest,
+                "device": str(self.device),
+                "seed": seed,
+                "versions": self.versions,
+            }.items():
+                trial.set_user_attr(key, value)
+            constraints = self.constraints(cost)
+            for key, value in constraints.items():
+                trial.set_constraint(key, value)
+            if any(v > 0 for v in constraints.values()):
+                trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
+                return 0.0, cost.flops, cost.params
 
-        twin = self.evaluated_twin(trial.study, digest)
-        if twin is not None:
-            trial.set_user_attr("duplicate_of", twin.number)
-            trial.set_user_attr("seed", twin.user_attrs.get("seed"))
-            return twin.values[0], cost.flops, cost.params
+            twin = self.evaluated_twin(trial.study, digest)
+            if twin is not None:
+                trial.set_user_attr("duplicate_of", twin.number)
+                trial.set_user_attr("seed", twin.user_attrs.get("seed"))
+                return twin.values[0], cost.flops, cost.params
 
         result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
-        trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
-        trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
-        self.upload_artifacts(trial, spec, result.accuracy, cost)
+        with batched_writes(trial):
+            trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
+            trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
+            self.upload_artifacts(trial, spec, result.accuracy, cost)
         return result.accuracy, cost.flops, cost.params
 
     @staticmethod
@@ -317,6 +320,9 @@ def run_search(
         return study
     data = data.to(device)
     torch.manual_seed(config.seed)
+    # torch.optim imports torch._dynamo when it builds its first optimizer (~1 s): a start-up
+    # cost, paid here rather than inside the first trial.
+    importlib.import_module("torch._dynamo")
     streak = 0
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -117,6 +117,7 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path: Path, flak
     all_trials = trials(storage, "digits-flaky")
     failed = [t for t in all_trials if t.state == TrialState.FAIL]
     assert len(failed) >= 2 and all("bug in a block" in t.user_attrs["fail_reason"] for t in failed)
+    assert all("resolution" in t.params for t in failed)  # what was sampled before the error is kept
     assert len(complete(storage, "digits-flaky")) == 3
 
 

@@ -15,7 +15,7 @@ from nas.front import feasible_front
 
 from .postgres import postgres_server
 
-USER_ATTRS = {"arch", "arch_json", "digest", "seed", "train_seconds"}
+USER_ATTRS = {"arch", "digest", "seed", "train_seconds"}
 
 
 def run_concurrently(commands: list[list[str]], timeout: float = 600) -> list[subprocess.CompletedProcess]:
@@ -87,8 +87,8 @@ def test_three_machines_share_one_postgresql_study() -> None:
         front = feasible_front(study)
         assert front
         for t in front:  # the front reads back intact
-            spec = ArchSpec.from_json(t.user_attrs["arch_json"])
-            assert spec.to_string() == t.user_attrs["arch"]
+            spec = ArchSpec.from_string(t.user_attrs["arch"])
+            assert spec.digest() == t.user_attrs["digest"]
             cost = count_cost(spec)
             assert t.values[1:] == [cost.flops, cost.params]
         assert len({t.user_attrs["seed"] for t in done}) == len(done)

@@ -8,6 +8,7 @@ import torchvision.models as tvm
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas import build_model, count_cost
+from nas.cost import count_model_flops
 from nas.references import REFERENCES
 from search_spaces import SpaceContext
 
@@ -70,3 +71,6 @@ def test_counting_leaves_no_thop_buffers_behind() -> None:
     keys = model.state_dict().keys()
     assert not [k for k in keys if "total_ops" in k or "total_params" in k]
     assert count_cost(spec) == count_cost(spec)  # counting twice gives the same, nothing accumulates
+    count_model_flops(model, spec.in_chs, spec.resolution)  # counting a model leaves it as it was
+    assert model.state_dict().keys() == keys and model.training
+    assert not any(m._forward_hooks for m in model.modules())

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from nas import ArchSpec, count_cost
 from nas.search import main as search_main
 
-USER_ATTRS = {"arch", "arch_json", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
+USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
 
 def main(argv: list[str]) -> int:
@@ -42,8 +42,8 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     assert settings == {"dataset": "digits", "space": "mixed", "epochs": 1}
     for trial in first:
         assert set(trial.user_attrs) >= USER_ATTRS
-        spec = ArchSpec.from_json(trial.user_attrs["arch_json"])
-        assert spec.to_string() == trial.user_attrs["arch"]
+        spec = ArchSpec.from_string(trial.user_attrs["arch"])
+        assert spec.digest() == trial.user_attrs["digest"]
         cost = count_cost(spec)
         assert trial.values[1:] == [cost.flops, cost.params]
         assert 0.0 <= trial.values[0] <= 1.0
@@ -139,3 +139,22 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
         proposals.append(specs)
     assert proposals[0] == proposals[1]
     assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
+
+
+def test_a_trials_writes_land_together_when_the_block_ends_even_on_an_error(tmp_path: Path) -> None:
+    from nas.storage import batched_writes, make_storage
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    study = optuna.create_study(storage=make_storage(url), sampler=optuna.samplers.RandomSampler(seed=0))
+    outside = optuna.load_study(study_name=study.study_name, storage=url)  # another connection's view
+    trial = study.ask()
+    with pytest.raises(RuntimeError, match="boom"), batched_writes(trial):
+        x = trial.suggest_int("x", 0, 9)
+        trial.set_user_attr("note", "held")
+        assert trial.params == {"x": x} and trial.user_attrs == {"note": "held"}  # the trial sees its own
+        assert outside.get_trials()[0].params == {} and outside.get_trials()[0].user_attrs == {}
+        raise RuntimeError("boom")
+    landed = optuna.load_study(study_name=study.study_name, storage=url).get_trials()[0]
+    assert landed.params == {"x": x} and landed.user_attrs == {"note": "held"}
+    trial.set_user_attr("after", 1)  # outside a block: written at once
+    assert outside.get_trials()[0].user_attrs == {"note": "held", "after": 1}
