@@ -105,34 +105,29 @@ class BatchingRDBStorage(RDBStorage):
         finally:
             writes = self._held.pop(trial_id)
             if writes:
-                with _create_scoped_session(self.scoped_session, True) as session:
+                with _create_scoped_session(self.scoped_session) as session:  # an error is raised, not dropped
                     for write in writes:
                         write(session)
 
-    def _set_trial_param(self, trial_id, param_name, param_value_internal, distribution, previous_distribution):  # noqa: ANN001
-        if trial_id not in self._held:
-            return super()._set_trial_param(
-                trial_id, param_name, param_value_internal, distribution, previous_distribution
-            )
-        self._held[trial_id].append(
-            lambda session: self._set_trial_param_without_commit(
-                session, trial_id, param_name, param_value_internal, distribution, previous_distribution
-            )
+    def _write(self, trial_id: int, write: Callable[[Any], None]) -> None:
+        if trial_id in self._held:
+            self._held[trial_id].append(write)
+        else:  # as Optuna does: a transaction of its own
+            with _create_scoped_session(self.scoped_session, True) as session:
+                write(session)
+
+    def _set_trial_param(self, trial_id, name, value, distribution, previous) -> None:  # noqa: ANN001
+        self._write(
+            trial_id, lambda s: self._set_trial_param_without_commit(s, trial_id, name, value, distribution, previous)
         )
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._set_attr(models.TrialUserAttributeModel, trial_id, key, value)
+        model = models.TrialUserAttributeModel
+        self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._set_attr(models.TrialSystemAttributeModel, trial_id, key, value)
-
-    def _set_attr(self, model: type, trial_id: int, key: str, value: Any) -> None:
-        write = lambda session: self._set_trial_attr_without_commit(session, model, trial_id, key, value)  # noqa: E731
-        if trial_id in self._held:
-            self._held[trial_id].append(write)
-        else:
-            with _create_scoped_session(self.scoped_session, True) as session:
-                write(session)
+        model = models.TrialSystemAttributeModel
+        self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
 
 
 def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
