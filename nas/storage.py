@@ -4,6 +4,8 @@ Optuna's docs warn against bare SQLite for parallel workers. We set the database
 (readers never block the writer) and give every connection a long busy timeout, so concurrent
 workers wait for the lock instead of failing with "database is locked" (a test hammers one
 study with 4 processes). Across machines use PostgreSQL: same flags, ``--storage postgresql://``.
+A trial's parameters and attrs are written in one transaction per block (``batched_writes``),
+not one commit each as Optuna does.
 """
 
 from __future__ import annotations
