@@ -142,9 +142,8 @@ def main() -> None:
         return out
 
     # The proxies first: their scores do not depend on the long runs (and can be cached apart).
-    proxies = {
-        variant: scores(f"proxy {variant or 'default'}", parse_variant(variant), 0, "val") for variant in args.variants
-    }
+    configs = {variant: parse_variant(variant) for variant in args.variants}
+    proxies = {v: scores(f"proxy {v or 'default'}", config, 0, "val") for v, config in configs.items()}
     long_seeds = range(1, args.long_seeds + 1)
     runs = np.array([scores(f"long run seed {seed}", long_config, seed, "test") for seed in long_seeds])
     long_acc = list(runs.mean(axis=0))
@@ -166,8 +165,7 @@ def main() -> None:
     report("baseline FLOPs only", [c.flops for c in costs])
     report("baseline params only", [c.params for c in costs])
     for variant, values in proxies.items():
-        config = parse_variant(variant)
-        label = f"proxy {variant or 'default'}"
+        config, label = configs[variant], f"proxy {variant or 'default'}"
         report(f"{label} ({config.epochs} ep, batch {config.batch_size}, lr {config.lr})", values, label)
 
 

@@ -155,14 +155,17 @@ def open_study(config: SearchConfig, sampler_seed: int | None = None) -> optuna.
             f"study {config.study_name!r} in {config.storage} has other objectives "
             f"({[d.name.lower() for d in study.directions]}); pick another --study-name"
         )
+
+    def stored_settings() -> dict:
+        attrs = study.user_attrs  # one storage read
+        return {k: attrs.get(k) for k in STUDY_KEYS}
+
     wanted = {k: getattr(config, k) for k in STUDY_KEYS}
-    attrs = study.user_attrs
-    stored = {k: attrs.get(k) for k in STUDY_KEYS}
+    stored = stored_settings()
     deadline = time.monotonic() + 30
     while None in stored.values() and any(v is not None for v in stored.values()) and time.monotonic() < deadline:
         time.sleep(0.2)  # another worker is writing the settings, one attr at a time
-        attrs = study.user_attrs
-        stored = {k: attrs.get(k) for k in STUDY_KEYS}
+        stored = stored_settings()
     if all(v is None for v in stored.values()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
