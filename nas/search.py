@@ -27,6 +27,7 @@ from nas.parallel import (
     threads_per_worker,
     worker_config,
 )
+from nas.proxy import ProxyConfig
 from nas.storage import DEFAULT_STORAGE
 from nas.study import SAMPLERS, SearchConfig, SearchFailed, finished, run_search
 from search_spaces import SPACES
@@ -63,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset", default="digits", help=f"{', '.join(DATASETS)} or folder:PATH (default: digits, offline)"
     )
     p.add_argument("--space", default="mixed", choices=sorted(SPACES), help="search space (default: mixed)")
-    p.add_argument("--epochs", type=positive_int, default=SearchConfig.epochs, help="proxy training epochs")
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"proxy training epochs (default: the study's own when resuming, else {ProxyConfig.epochs})",
+    )
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study database")
     p.add_argument("--study-name", default=None, help="default: <dataset>-<space>")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS)

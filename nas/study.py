@@ -12,9 +12,10 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 import optuna_dashboard
 import torch
@@ -43,7 +44,9 @@ class SearchConfig:
     budget: int = 200  # finished feasible trials the study must hold
     dataset: str = "digits"  # digits | mnist | fashion-mnist | cifar10 | cifar100 | svhn | folder:PATH
     space: str = "mixed"  # see search_spaces.SPACES
-    epochs: int = ProxyConfig.epochs  # proxy training epochs per trial
+    # Proxy training epochs per trial. None: the study's own when resuming (so the same command
+    # resumes a study made under an older default), ProxyConfig.epochs for a new study.
+    epochs: int | None = None
     storage: str = DEFAULT_STORAGE  # any SQLAlchemy URL
     study_name: str | None = None  # default: "<dataset>-<space>"
     sampler: str = "tpe"
@@ -61,7 +64,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.budget < 1:
             raise ValueError(f"budget must be a positive number of trials, got {self.budget}")
-        if self.epochs < 1 or self.max_failures < 1 or self.heartbeat < 1:
+        if (self.epochs is not None and self.epochs < 1) or self.max_failures < 1 or self.heartbeat < 1:
             raise ValueError(
                 f"epochs, max_failures and heartbeat must be >= 1, got {self.epochs}, "
                 f"{self.max_failures}, {self.heartbeat}"
@@ -141,15 +144,26 @@ def study_note(config: SearchConfig) -> str:
     )
 
 
-def open_study(config: SearchConfig, sampler_seed: int | None = None) -> optuna.Study:
-    """Create the study or load it to resume; refuse one created for other objectives or settings."""
+def sampler_seed(seed: int, worker: int, trials_before: int) -> int:
+    """The sampler's seed: ``seed + worker`` for a new study, a fresh stream for each resume.
+    Re-seeding a resumed study with its first seed would draw its first random architectures
+    again, and they would come back as duplicates that use up the budget."""
+    if trials_before == 0:
+        return seed + worker
+    return int(np.random.SeedSequence([seed, worker, trials_before]).generate_state(1)[0])
+
+
+def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
+    """Create the study or load it to resume; refuse one created for other objectives or settings
+    (a setting left None takes the study's own)."""
     study = optuna.create_study(
         storage=make_storage(config.storage, config.heartbeat),
         study_name=config.study_name,
         directions=DIRECTIONS,
-        sampler=make_sampler(config.sampler, config.seed if sampler_seed is None else sampler_seed),
         load_if_exists=True,
     )
+    trials_before = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(config.sampler, sampler_seed(config.seed, worker, trials_before))
     if [d.name.lower() for d in study.directions] != DIRECTIONS:
         raise ValueError(
             f"study {config.study_name!r} in {config.storage} has other objectives "
@@ -167,16 +181,17 @@ def open_study(config: SearchConfig, sampler_seed: int | None = None) -> optuna.
         time.sleep(0.2)  # another worker is writing the settings, one attr at a time
         stored = stored_settings()
     if all(v is None for v in stored.values()):
+        config = replace(config, epochs=config.epochs or ProxyConfig.epochs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
-        for key, value in {**wanted, "sampler": config.sampler, "seed": config.seed}.items():
-            study.set_user_attr(key, value)
+        for key in (*STUDY_KEYS, "sampler", "seed"):
+            study.set_user_attr(key, getattr(config, key))
         study.set_user_attr("command", " ".join(config.command))
         optuna_dashboard.save_note(study, study_note(config))
-    elif stored != wanted:
+    elif clash := {k: v for k, v in wanted.items() if v is not None and v != stored[k]}:
         raise ValueError(
-            f"study {config.study_name!r} was created with {stored}, not {wanted}; "
+            f"study {config.study_name!r} was created with {stored}, not {clash}; "
             "rerun with those settings or pick another --study-name"
         )
     return study
@@ -312,7 +327,8 @@ def run_search(
     # Load and check everything that can be wrong before the storage is touched.
     data = load_dataset(config.dataset, config.data_dir, config.download)
     check_limits(config, data)
-    study = open_study(config, sampler_seed=config.seed + worker)
+    study = open_study(config, worker)
+    config = replace(config, epochs=study.user_attrs["epochs"])
     if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
         study.set_user_attr("mean", list(data.mean))
         study.set_user_attr("std", list(data.std))

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 from optuna.trial import TrialState
 
 from nas import ArchSpec, count_cost
 from nas.search import main as search_main
+from nas.storage import default_artifact_dir
 
 USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
@@ -52,6 +54,8 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     assert main(["--budget", "5", *args]) == 0
     after = complete(storage)
     assert len(after) == 5
+    # the resumed sampler draws new architectures, not the first run's again (as duplicates)
+    assert len({t.user_attrs["digest"] for t in after}) == 5
     # the first three are untouched: same numbers, same values, same finish times
     assert [(t.number, t.values, t.datetime_complete) for t in after[:3]] == [
         (t.number, t.values, t.datetime_complete) for t in first
@@ -68,6 +72,19 @@ def test_rerun_with_other_settings_is_refused(tmp_path: Path, capsys) -> None:
     assert main(["--budget", "2", "--storage", storage, "--epochs", "2"]) == 2
     assert "was created with" in capsys.readouterr().err
     assert len(complete(storage)) == 1
+
+
+def test_rerun_without_epochs_takes_the_studys_own(tmp_path: Path) -> None:
+    """A study made under another --epochs (e.g. an older default) resumes with the same command."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
+    assert main(["--budget", "2", "--storage", storage]) == 0
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    resumed = complete(storage)[1]
+    meta = next(m for m in get_all_artifact_meta(resumed, storage=study._storage) if m.filename.endswith(".py"))
+    with FileSystemArtifactStore(str(default_artifact_dir(storage))).open_reader(meta.artifact_id) as f:
+        assert "proxy training of 1 epochs" in f.read().decode()
+    assert study.user_attrs["epochs"] == 1
 
 
 def test_study_with_other_objectives_is_refused(tmp_path: Path, capsys) -> None:
