@@ -22,10 +22,11 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.cost import count_cost, human
 from nas.data import load_dataset
 from nas.front import feasible_front, front_table, is_feasible
-from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from nas.proxy import resolve_device, train_and_evaluate
 from nas.references import REFERENCES, adapt
 from nas.search import OneLineErrorParser
 from nas.storage import DEFAULT_STORAGE, load_existing_study
+from nas.study import study_proxy
 
 CACHE_ATTR = "reference_scores"  # study user attr: "<digest>-e<epochs>" -> score of a reference
 DEFAULT_WIDTHS = (0.5, 1.0)  # the ends of the search spaces' width multipliers
@@ -43,7 +44,7 @@ def score_references(
     """Each reference at each width, trained like the study's trials; cached in the study."""
     if not names:
         return []
-    epochs = int(study.user_attrs.get("epochs", ProxyConfig.epochs))
+    proxy = study_proxy(study)
     cache = dict(study.user_attrs.get(CACHE_ATTR, {}))
     data = load_dataset(study.user_attrs["dataset"], data_dir)
     scores = []
@@ -53,10 +54,10 @@ def score_references(
                 REFERENCES[name], in_chs=data.in_chs, num_classes=data.num_classes,
                 resolution=max(data.resolutions), width_mult=width,
             )  # fmt: skip
-            key = f"{spec.digest()}-e{epochs}"
+            key = f"{spec.digest()}-e{proxy.epochs}"
             if key not in cache:
-                log(f"scoring reference {name} x{width} with the proxy trainer ({epochs} epochs)...")
-                result = train_and_evaluate(spec, data, ProxyConfig(epochs=epochs), device=resolve_device(device))
+                log(f"scoring reference {name} x{width} with the proxy trainer ({proxy.epochs} epochs)...")
+                result = train_and_evaluate(spec, data, proxy, device=resolve_device(device))
                 cost = count_cost(spec)
                 cache[key] = {
                     "name": f"{name} x{width}",

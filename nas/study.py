@@ -12,7 +12,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,11 @@ DIRECTIONS = ["maximize", "minimize", "minimize"]
 SAMPLERS = ("tpe", "nsga2", "random")
 # Settings a study is created with; rerunning it with different ones would mix incomparable trials.
 STUDY_KEYS = ("dataset", "space", "epochs")
+# The rest of the proxy recipe is stored with the study too, and a resumed study trains with its
+# own: a later change of the defaults must not mix recipes in one study. Studies made before the
+# recipe was stored trained with the defaults of then (peak lr 0.4).
+RECIPE_ATTR = "proxy_recipe"
+RECIPE_BEFORE_STORED = {"lr": 0.4}
 
 
 @dataclass
@@ -187,6 +192,7 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
             study.set_metric_names(METRICS)
         for key in (*STUDY_KEYS, "sampler", "seed"):
             study.set_user_attr(key, getattr(config, key))
+        study.set_user_attr(RECIPE_ATTR, {k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"})
         study.set_user_attr("command", " ".join(config.command))
         optuna_dashboard.save_note(study, study_note(config))
     elif clash := {k: v for k, v in wanted.items() if v is not None and v != stored[k]}:
@@ -195,6 +201,13 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
             "rerun with those settings or pick another --study-name"
         )
     return study
+
+
+def study_proxy(study: optuna.Study) -> ProxyConfig:
+    """The proxy trainer settings of a study's trials: its stored epochs and recipe."""
+    return ProxyConfig(
+        epochs=int(study.user_attrs["epochs"]), **study.user_attrs.get(RECIPE_ATTR, RECIPE_BEFORE_STORED)
+    )
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
@@ -209,13 +222,13 @@ class Objective:
     architecture already evaluated in the study (same digest) reuses the stored result.
     """
 
-    def __init__(self, config: SearchConfig, data: Dataset, device: torch.device) -> None:
+    def __init__(self, config: SearchConfig, data: Dataset, device: torch.device, proxy: ProxyConfig) -> None:
         self.config = config
         self.data = data
         self.device = device
         self.sample = get_space(config.space)
         self.ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-        self.proxy = ProxyConfig(epochs=config.epochs)
+        self.proxy = proxy
         self.versions = library_versions()
         Path(config.artifact_dir).mkdir(parents=True, exist_ok=True)
         self.artifacts = FileSystemArtifactStore(config.artifact_dir)
@@ -328,7 +341,8 @@ def run_search(
     data = load_dataset(config.dataset, config.data_dir, config.download)
     check_limits(config, data)
     study = open_study(config, worker)
-    config = replace(config, epochs=study.user_attrs["epochs"])
+    proxy = study_proxy(study)
+    config = replace(config, epochs=proxy.epochs)
     if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
         study.set_user_attr("mean", list(data.mean))
         study.set_user_attr("std", list(data.std))
@@ -359,5 +373,7 @@ def run_search(
         if len(done) >= config.budget:
             study.stop()
 
-    study.optimize(Objective(config, data, device), callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+    study.optimize(
+        Objective(config, data, device, proxy), callbacks=[callback], catch=(Exception,), gc_after_trial=False
+    )
     return study

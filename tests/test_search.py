@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -10,8 +11,10 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 from optuna.trial import TrialState
 
 from nas import ArchSpec, count_cost
+from nas.proxy import ProxyConfig
 from nas.search import main as search_main
 from nas.storage import default_artifact_dir
+from nas.study import RECIPE_ATTR, study_proxy
 
 USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
@@ -85,6 +88,24 @@ def test_rerun_without_epochs_takes_the_studys_own(tmp_path: Path) -> None:
     with FileSystemArtifactStore(str(default_artifact_dir(storage))).open_reader(meta.artifact_id) as f:
         assert "proxy training of 1 epochs" in f.read().decode()
     assert study.user_attrs["epochs"] == 1
+
+
+def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    assert study_proxy(study) == ProxyConfig(epochs=1)
+    # a recipe that cannot train: the resumed trial must use it (and fail), not today's defaults
+    study.set_user_attr(RECIPE_ATTR, {**study.user_attrs[RECIPE_ATTR], "lr": 1e12})
+    assert main(["--budget", "2", "--storage", storage, "--max-failures", "1"]) == 1
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(failed) == 1 and "TrainingDiverged" in failed[0].user_attrs["fail_reason"]
+
+
+def test_study_made_before_the_recipe_was_stored_keeps_lr_0_4(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'nas.db'}", directions=["maximize"] * 3)
+    study.set_user_attr("epochs", 6)
+    assert study_proxy(study) == replace(ProxyConfig(epochs=6), lr=0.4)
 
 
 def test_study_with_other_objectives_is_refused(tmp_path: Path, capsys) -> None:
