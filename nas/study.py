@@ -205,9 +205,10 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
 
 def study_proxy(study: optuna.Study) -> ProxyConfig:
     """The proxy trainer settings of a study's trials: its stored epochs and recipe."""
-    return ProxyConfig(
-        epochs=int(study.user_attrs["epochs"]), **study.user_attrs.get(RECIPE_ATTR, RECIPE_BEFORE_STORED)
-    )
+    attrs = study.user_attrs
+    if "epochs" not in attrs:
+        raise ValueError(f"study {study.study_name!r} was not made by nas.search (it has no proxy settings)")
+    return ProxyConfig(epochs=int(attrs["epochs"]), **attrs.get(RECIPE_ATTR, RECIPE_BEFORE_STORED))
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:

@@ -83,3 +83,12 @@ def test_report_cli_errors_are_one_line(small_study, capsys) -> None:
             report_main(["--storage", storage, *args])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_on_a_study_not_made_by_the_search_is_one_line(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'foreign.db'}"
+    optuna.create_study(storage=storage, study_name="foreign", directions=["maximize", "minimize", "minimize"])
+    with pytest.raises(SystemExit) as exc:
+        report_main(["--storage", storage])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "was not made by nas.search" in err and len(err.strip().splitlines()) == 1
