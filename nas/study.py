@@ -190,9 +190,10 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
+        # The recipe first: a worker that sees all STUDY_KEYS (it waits for them) sees it too.
+        study.set_user_attr(RECIPE_ATTR, {k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"})
         for key in (*STUDY_KEYS, "sampler", "seed"):
             study.set_user_attr(key, getattr(config, key))
-        study.set_user_attr(RECIPE_ATTR, {k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"})
         study.set_user_attr("command", " ".join(config.command))
         optuna_dashboard.save_note(study, study_note(config))
     elif clash := {k: v for k, v in wanted.items() if v is not None and v != stored[k]}:
