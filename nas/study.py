@@ -300,7 +300,7 @@ class Objective:
         name = f"trial{trial.number}"
         source = trial_module_source(
             spec, study_name=self.config.study_name, number=trial.number, accuracy=accuracy, flops=cost.flops,
-            params=cost.params, epochs=self.config.epochs, dataset=self.config.dataset, mean=self.data.mean,
+            params=cost.params, epochs=self.proxy.epochs, dataset=self.config.dataset, mean=self.data.mean,
             std=self.data.std, name=name,
         )  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
@@ -343,8 +343,7 @@ def run_search(
     data = load_dataset(config.dataset, config.data_dir, config.download)
     check_limits(config, data)
     study = open_study(config, worker)
-    proxy = study_proxy(study)
-    config = replace(config, epochs=proxy.epochs)
+    proxy = study_proxy(study)  # the study's own epochs and recipe, whatever the defaults are now
     if "mean" not in study.user_attrs:  # what exported models must normalise their inputs with
         study.set_user_attr("mean", list(data.mean))
         study.set_user_attr("std", list(data.std))
