@@ -15,6 +15,10 @@ from the proxy's very initialisation and batch order shares its luck, which infl
 target is the mean over seeds, and the tau of one seed's long run against another's is printed:
 the ceiling any proxy can reach against a target that noisy.
 
+``--device cuda`` trains the proxies on the GPU (bf16 autocast, channels_last: the proxy a GPU
+search runs), and the long runs too unless ``--long-device`` says otherwise; results are cached
+per device.
+
 ``--cache FILE [FILE ...]`` keeps every result (JSON; all files read, the first extended), so
 that more variants can be scored later without training the long runs again, and two processes
 can share the work on two cores.
@@ -23,19 +27,21 @@ can share the work on two cores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import optuna
 from PIL import Image, ImageDraw
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import bootstrap, kendalltau, spearmanr
 
-from nas import count_cost
+from nas import ArchSpec, count_cost
 from nas.data import Dataset, load_dataset
 from nas.proxy import ProxyConfig, train_and_evaluate
 from search_spaces import SpaceContext, get_space
@@ -99,6 +105,37 @@ def parse_variant(text: str) -> ProxyConfig:
     return replace(base, **{k: type(getattr(base, k))(v) for k, v in fields.items()})
 
 
+def sample_specs(data: Dataset, n: int, seed: int) -> list[ArchSpec]:
+    """The benchmark's architectures: ``n`` draws of the default space by the random sampler."""
+    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
+
+
+def result_key(data: Dataset, config: ProxyConfig, seed: int, spec: ArchSpec, split: str, device: str) -> str:
+    """Cache key of one training run (CPU keys predate --device and stay as they were)."""
+    key = f"{data.name} {config} seed={seed} {spec.digest()}" + ("" if split == "test" else f" {split}")
+    return key if device == "cpu" else f"{key} {device}"
+
+
+def tau_interval(values: list[float], target: list[float], minus: list[float] | None = None) -> tuple[float, float]:
+    """90% bootstrap interval of Kendall tau (of ``values`` against ``target``, less that of
+    ``minus`` when given), resampling architectures: how far another sample of the same size could
+    move the figure."""
+
+    def statistic(v: np.ndarray, t: np.ndarray, m: np.ndarray | None = None) -> float:
+        return kendalltau(v, t)[0] - (0.0 if m is None else kendalltau(m, t)[0])
+
+    samples = (values, target) if minus is None else (values, target, minus)
+    with warnings.catch_warnings():  # resamples that repeat one architecture only: tau undefined
+        warnings.simplefilter("ignore")
+        ci = bootstrap(
+            samples, statistic, paired=True, vectorized=False, n_resamples=2000, confidence_level=0.9,
+            method="percentile", rng=0,
+        ).confidence_interval  # fmt: skip
+    return ci.low, ci.high
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits", help="digits, shapes, or any --dataset of nas.search")
@@ -107,6 +144,8 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=[""], help="proxy settings to compare; '' = the default")
     p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     p.add_argument("--long-seeds", type=int, default=1, help="long runs per architecture, seeds 1.. (target: mean)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 + channels_last) for the proxies")
+    p.add_argument("--long-device", help="device of the long runs (default: --device)")
     p.add_argument(
         "--cache", type=Path, nargs="+", default=[], help="JSON files of results: all read, the first extended"
     )
@@ -117,9 +156,7 @@ def main() -> None:
             data: Dataset = load_dataset(f"folder:{Path(tmp) / 'shapes'}")
         else:
             data = load_dataset(args.dataset)
-    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=args.seed))
-    specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+    specs = sample_specs(data, args.archs, args.seed)
     costs = [count_cost(s) for s in specs]
     default = ProxyConfig()
     long_config = replace(LONG_RECIPE, epochs=default.epochs * args.long_factor)
@@ -129,14 +166,15 @@ def main() -> None:
         cache |= json.loads(path.read_text()) if path.exists() else {}
     seconds: dict[str, float] = {}  # training + evaluation time per setting (NaN: not recorded)
 
-    def scores(label: str, config: ProxyConfig, seed: int, split: str) -> list[float]:
+    def scores(label: str, config: ProxyConfig, seed: int, split: str, device: str) -> list[float]:
         """Accuracy of every spec trained with ``config``; cached by dataset, setting and digest."""
         out = []
         for i, spec in enumerate(specs):
-            key = f"{data.name} {config} seed={seed} {spec.digest()}" + ("" if split == "test" else f" {split}")
+            key = result_key(data, config, seed, spec, split, device)
             if key not in cache:
                 start = time.perf_counter()
-                cache[key] = train_and_evaluate(spec, data, config, seed=seed, eval_on=split).accuracy
+                result = train_and_evaluate(spec, data, config, device=device, seed=seed, eval_on=split)
+                cache[key] = result.accuracy
                 cache[f"{key} seconds"] = time.perf_counter() - start
                 if args.cache:
                     args.cache[0].write_text(json.dumps(cache, indent=1))
@@ -149,27 +187,38 @@ def main() -> None:
 
     # The proxies first: their scores do not depend on the long runs (and can be cached apart).
     configs = {variant: parse_variant(variant) for variant in args.variants}
-    proxies = {v: scores(f"proxy {v or 'default'}", config, 0, "val") for v, config in configs.items()}
+    proxies = {v: scores(f"proxy {v or 'default'}", config, 0, "val", args.device) for v, config in configs.items()}
     long_seeds = range(1, args.long_seeds + 1)
-    runs = np.array([scores(f"long run seed {seed}", long_config, seed, "test") for seed in long_seeds])
+    long_device = args.long_device or args.device
+    runs = np.array([scores(f"long run seed {seed}", long_config, seed, "test", long_device) for seed in long_seeds])
     long_acc = list(runs.mean(axis=0))
+
+    flops = [c.flops for c in costs]
 
     def report(name: str, values: list[float], label: str | None = None) -> None:
         tau, rho = kendalltau(values, long_acc)[0], spearmanr(values, long_acc)[0]
+        low, high = tau_interval(values, long_acc)
         cost = f", {seconds[label] / len(specs):.2f} s per architecture" if label else ""
-        print(f"{name:<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}{cost}")
+        print(f"{name:<44} Kendall tau {tau:+.3f} (90% CI {low:+.2f}..{high:+.2f})  Spearman rho {rho:+.3f}{cost}")
+        if label:  # paired: the same resampled architectures for the proxy and for FLOPs-only
+            gain = tau - kendalltau(flops, long_acc)[0]
+            low, high = tau_interval(values, long_acc, minus=flops)
+            print(f"{'':<44} tau minus FLOPs-only's {gain:+.3f} (90% CI {low:+.2f}..{high:+.2f})")
 
-    print(f"dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test), "
-          f"{len(specs)} architectures of the default space")  # fmt: skip
+    print(f"device {args.device}, dataset {data.name} ({len(data.train_x)} train / {len(data.val_x)} val / "
+          f"{len(data.test_x)} test), {len(specs)} architectures of the default space")  # fmt: skip
     long_seconds = sum(v for k, v in seconds.items() if k.startswith("long run"))
     timing = f"{long_seconds / runs.size:.2f} s per run" if np.isfinite(long_seconds) else "time not recorded"
-    print(f"long run: {long_config.epochs} epochs, batch {long_config.batch_size}, lr {long_config.lr}, test split, "
-          f"mean of seed(s) {list(long_seeds)}, {timing}; "
+    print(f"long run on {long_device}: {long_config.epochs} epochs, batch {long_config.batch_size}, "
+          f"lr {long_config.lr}, test split, mean of seed(s) {list(long_seeds)}, {timing}; "
           f"test accuracy {min(long_acc):.3f} .. {max(long_acc):.3f}")  # fmt: skip
-    if args.long_seeds > 1:
-        tau, rho = kendalltau(runs[0], runs[1])[0], spearmanr(runs[0], runs[1])[0]
-        print(f"{'ceiling: long run seed 1 vs seed 2':<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}")
-    report("baseline FLOPs only", [c.flops for c in costs])
+    if args.long_seeds > 1:  # one long run against another: the mean over every pair of seeds
+        pairs = list(itertools.combinations(runs, 2))
+        tau = np.mean([kendalltau(a, b)[0] for a, b in pairs])
+        rho = np.mean([spearmanr(a, b)[0] for a, b in pairs])
+        name = f"ceiling: one long run vs another ({len(pairs)} pair{'s' * (len(pairs) > 1)})"
+        print(f"{name:<44} Kendall tau {tau:+.3f}  Spearman rho {rho:+.3f}")
+    report("baseline FLOPs only", flops)
     report("baseline params only", [c.params for c in costs])
     for variant, values in proxies.items():
         config, label = configs[variant], f"proxy {variant or 'default'}"

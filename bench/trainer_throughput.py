@@ -2,6 +2,7 @@
 
     python bench/trainer_throughput.py [--dataset digits] [--archs 10] [--epochs 2] [--batch-size 64]
     python bench/trainer_throughput.py --random-cifar 50000 --device cuda   # GPU machines
+    python bench/trainer_throughput.py --random-cifar 10000 --device cuda --cuda-bf16 --cuda-channels-last
 
 Both train the same networks with the same optimiser, batch size and number of steps, side by
 side in this one run. The networks are the search's own workload: ``--archs`` drawn from the
@@ -10,14 +11,19 @@ default space by Optuna's random sampler (fixed seed), plus one fixed mid-sized 
   padding, flip where allowed, ToTensor, Normalize) per sample, batched by ``DataLoader``; run
   with each ``--loader-workers`` setting, and the faster one per network is the baseline;
 - figure: ``nas.proxy.train_and_evaluate`` (dataset as one tensor on the device, augmentation
-  per batch on the device, no DataLoader; bf16 + channels_last on CUDA).
-The figure is total images over total seconds across all networks, for each side.
+  per batch on the device, no DataLoader). On CUDA it runs in fp32 and NCHW unless
+  ``--cuda-bf16`` / ``--cuda-channels-last`` switch on what the trainer measured against.
+The figure is total images over total seconds across all networks, for each side. On CUDA the
+mean GPU utilisation (NVML, the share of time a kernel was running) is sampled during each side's
+training, after one untimed warm-up run (CUDA context, cuDNN and allocator start-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import optuna
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from nas import ArchSpec, build_model
+from nas import ArchSpec, build_model, proxy
 from nas.data import Dataset, load_dataset, make_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from search_spaces import SpaceContext, get_space
@@ -87,6 +93,30 @@ def baseline(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.d
     return time.perf_counter() - start
 
 
+class GpuUtilisation:
+    """Appends NVML's GPU utilisation to ``samples`` every ``period`` seconds while a block runs
+    (CUDA only)."""
+
+    def __init__(self, device: torch.device, samples: list[int], period: float = 0.05) -> None:
+        self.device, self.samples, self.period = device, samples, period
+        self._stop = threading.Event()
+
+    def __enter__(self) -> None:
+        if self.device.type == "cuda":
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.period):
+            self.samples.append(torch.cuda.utilization(self.device))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.device.type == "cuda":
+            self._thread.join()
+
+
 def random_cifar(n: int) -> Dataset:
     """CIFAR-10-shaped random data (for GPU machines without the dataset)."""
     rng = np.random.default_rng(0)
@@ -105,7 +135,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
     p.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts tried")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--cuda-bf16", action="store_true", help="trainer: bf16 autocast on CUDA")
+    p.add_argument("--cuda-channels-last", action="store_true", help="trainer: NHWC memory format on CUDA")
     args = p.parse_args()
+    proxy.CUDA_BF16 |= args.cuda_bf16
+    proxy.CUDA_CHANNELS_LAST |= args.cuda_channels_last
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,10 +153,18 @@ def main() -> None:
     print(f"device {device}, {len(data.train_x)} training images, batch {config.batch_size}, {config.epochs} epochs, "
           f"{len(specs)} networks; images/s per network: proxy trainer | DataLoader with "
           f"{' / '.join(map(str, args.loader_workers))} workers")  # fmt: skip
+    if device.type == "cuda":  # untimed: CUDA context, cuDNN and the caching allocator start up here
+        train_and_evaluate(specs[-1], on_device, replace(config, epochs=1), device=device)
     ours_total = base_total = 0.0
+    ours_busy: list[int] = []
+    base_busy: list[int] = []
     for spec in specs:
-        base = {w: baseline(spec, data, config, device, w) for w in args.loader_workers}
-        ours = train_and_evaluate(spec, on_device, config, device=device, seed=0).train_seconds
+        base = {}
+        for workers in args.loader_workers:
+            with GpuUtilisation(device, base_busy):
+                base[workers] = baseline(spec, data, config, device, workers)
+        with GpuUtilisation(device, ours_busy):
+            ours = train_and_evaluate(spec, on_device, config, device=device, seed=0).train_seconds
         ours_total += ours
         base_total += min(base.values())
         rates = " / ".join(f"{images / t:6,.0f}" for t in base.values())
@@ -131,6 +173,9 @@ def main() -> None:
     print(f"baseline DataLoader + transforms (faster worker setting per network): {n / base_total:,.0f} images/s")
     print(f"figure   proxy trainer (tensors on device, no DataLoader):            {n / ours_total:,.0f} images/s")
     print(f"ratio {base_total / ours_total:.2f}x")
+    if device.type == "cuda":
+        print(f"mean GPU utilisation: proxy trainer {np.mean(ours_busy):.0f}%, DataLoader runs (all worker "
+              f"settings) {np.mean(base_busy):.0f}%  ({len(ours_busy)} / {len(base_busy)} NVML samples)")  # fmt: skip
 
 
 if __name__ == "__main__":

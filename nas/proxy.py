@@ -2,8 +2,8 @@
 
 airbench's recipe, scaled down: the whole dataset lives as one tensor on the device, random
 translations and flips are done on the device per batch, no DataLoader; SGD with Nesterov
-momentum, a one-cycle (or cosine) schedule and label smoothing; bf16 autocast and channels_last
-on CUDA. On the CPU a given seed gives the same accuracy every time.
+momentum, a one-cycle (or cosine) schedule and label smoothing. On the CPU a given seed gives the
+same accuracy every time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ from torch import nn
 from nas.arch import ArchSpec
 from nas.build import build_model
 from nas.data import Dataset
+
+# bf16 autocast and the NHWC memory format on CUDA: both off, by measurement on an H200. The
+# search's networks are so small that a step is bound by kernel launches (GPU busy 6-14%), so
+# neither speeds a step up, while each new network pays more cuDNN set-up (5 new digits networks:
+# 18.3 s with both on, 10.7 s with both off) and bf16 ranked worse (bench/RESULTS.md, section 1).
+# Never used on the CPU, where both were measured slower too.
+CUDA_BF16 = False
+CUDA_CHANNELS_LAST = False
 
 
 @dataclass(frozen=True)
@@ -93,12 +101,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Top-1 accuracy in eval mode."""
     model.eval()
     correct = 0
-    use_amp = x.device.type == "cuda"
+    on_cuda = x.device.type == "cuda"
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size]
-        if use_amp:
+        if on_cuda and CUDA_CHANNELS_LAST:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on_cuda and CUDA_BF16):
             correct += (model(xb).argmax(1) == y[i : i + batch_size]).sum().item()
     return correct / max(1, len(x))
 
@@ -119,7 +127,7 @@ def train_and_evaluate(
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     model = build_model(spec).to(device)
-    if on_cuda:
+    if on_cuda and CUDA_CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
 
     parts = [data.split(name, spec.resolution) for name in train_on]
@@ -145,9 +153,9 @@ def train_and_evaluate(
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb = augment(x[idx], config.translate, data.hflip, gen)
-            if on_cuda:
+            if on_cuda and CUDA_CHANNELS_LAST:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda and CUDA_BF16):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
          ["baseline", "figure", "ratio"]),
         ("workers_throughput.py", ["--budget", "2", "--epochs", "1"], ["baseline --workers 1", "ratio"]),
         ("proxy_fidelity.py", ["--archs", "4", "--long-factor", "1", "--long-seeds", "2", "--variants", "epochs=1"],
-         ["baseline FLOPs only", "Kendall tau", "proxy epochs=1", "ceiling: long run seed 1 vs seed 2"]),
+         ["baseline FLOPs only", "Kendall tau", "proxy epochs=1", "ceiling: one long run vs another", "90% CI"]),
         ("sampler_efficiency.py", ["--budget", "3", "--epochs", "1", "--seeds", "0", "--samplers", "tpe", "random"],
          ["baseline: random search", "figure  : tpe"]),
         ("overhead.py", ["--budget", "3"], ["figure  : overhead share", "flatness"]),
