@@ -2,7 +2,7 @@
 
     python bench/trainer_throughput.py [--dataset digits] [--archs 10] [--epochs 2] [--batch-size 64]
     python bench/trainer_throughput.py --random-cifar 50000 --device cuda   # GPU machines
-    python bench/trainer_throughput.py --random-cifar 10000 --device cuda --cuda-bf16 --cuda-channels-last
+    python bench/trainer_throughput.py --random-cifar 10000 --device cuda --cuda-bf16
 
 Both train the same networks with the same optimiser, batch size and number of steps, side by
 side in this one run. The networks are the search's own workload: ``--archs`` drawn from the
@@ -11,8 +11,8 @@ default space by Optuna's random sampler (fixed seed), plus one fixed mid-sized 
   padding, flip where allowed, ToTensor, Normalize) per sample, batched by ``DataLoader``; run
   with each ``--loader-workers`` setting, and the faster one per network is the baseline;
 - figure: ``nas.proxy.train_and_evaluate`` (dataset as one tensor on the device, augmentation
-  per batch on the device, no DataLoader). On CUDA it runs in fp32 and NCHW unless
-  ``--cuda-bf16`` / ``--cuda-channels-last`` switch on what the trainer measured against.
+  per batch on the device, no DataLoader, channels_last activations). On CUDA it runs fp32
+  unless ``--cuda-bf16`` switches on the bf16 autocast it was measured against.
 The figure is total images over total seconds across all networks, for each side. On CUDA the
 mean GPU utilisation (NVML, the share of time a kernel was running) is sampled during each side's
 training, after one untimed warm-up run (CUDA context, cuDNN and allocator start-up).
@@ -136,10 +136,8 @@ def main() -> None:
     p.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts tried")
     p.add_argument("--device", default="cpu")
     p.add_argument("--cuda-bf16", action="store_true", help="trainer: bf16 autocast on CUDA")
-    p.add_argument("--cuda-channels-last", action="store_true", help="trainer: NHWC memory format on CUDA")
     args = p.parse_args()
     proxy.CUDA_BF16 |= args.cuda_bf16
-    proxy.CUDA_CHANNELS_LAST |= args.cuda_channels_last
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -20,13 +20,12 @@ from nas.arch import ArchSpec
 from nas.build import build_model
 from nas.data import Dataset
 
-# bf16 autocast and the NHWC memory format on CUDA: both off, by measurement on an H200. The
-# search's networks are so small that a step is bound by kernel launches (GPU busy 6-14%), so
-# neither speeds a step up, while each new network pays more cuDNN set-up (5 new digits networks:
-# 18.3 s with both on, 10.7 s with both off) and bf16 ranked worse (bench/RESULTS.md, section 1).
-# Never used on the CPU, where both were measured slower too.
+# bf16 autocast on CUDA: off, by measurement on an H200. The search's networks are so small that
+# a step is bound by kernel launches (GPU busy 6-14%), so bf16 does not speed a step up, while each
+# new network pays more cuDNN set-up (5 new digits networks: 10.7 s in fp32, 13.3 s in bf16, 18.3 s
+# in bf16 with the model's weights channels_last as well) and bf16 ranked worse (bench/RESULTS.md,
+# section 1). Never used on the CPU, where it is slower too.
 CUDA_BF16 = False
-CUDA_CHANNELS_LAST = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def augment(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
-    """Per-image random shifts (zero padded) and, where labels allow, horizontal flips."""
+    """Per-image random shifts (zero padded) and, where labels allow, horizontal flips.
+
+    The batch comes back channels_last (NHWC in memory), so every conv of the network runs
+    channels_last: 1.2x faster on the CPU than NCHW (bench/RESULTS.md, section 1)."""
     n, _, h, w = x.shape
     if translate > 0:
         padded = F.pad(x, (translate,) * 4)
@@ -93,7 +95,7 @@ def augment(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) 
     if hflip:
         flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return x
+    return x.contiguous(memory_format=torch.channels_last)  # a no-op after a shift
 
 
 @torch.no_grad()
@@ -101,12 +103,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Top-1 accuracy in eval mode."""
     model.eval()
     correct = 0
-    on_cuda = x.device.type == "cuda"
+    bf16 = x.device.type == "cuda" and CUDA_BF16
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size]
-        if on_cuda and CUDA_CHANNELS_LAST:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on_cuda and CUDA_BF16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             correct += (model(xb).argmax(1) == y[i : i + batch_size]).sum().item()
     return correct / max(1, len(x))
 
@@ -127,8 +127,6 @@ def train_and_evaluate(
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     model = build_model(spec).to(device)
-    if on_cuda and CUDA_CHANNELS_LAST:
-        model = model.to(memory_format=torch.channels_last)
 
     parts = [data.split(name, spec.resolution) for name in train_on]
     x = torch.cat([p[0] for p in parts]).to(device)
@@ -153,8 +151,6 @@ def train_and_evaluate(
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb = augment(x[idx], config.translate, data.hflip, gen)
-            if on_cuda and CUDA_CHANNELS_LAST:
-                xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda and CUDA_BF16):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)

@@ -17,6 +17,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     [
         ("trainer_throughput.py", ["--epochs", "1", "--archs", "2", "--loader-workers", "0"],
          ["baseline", "figure", "ratio"]),
+        ("memory_format.py", ["--archs", "1", "--rgb-images", "300"],
+         ["baseline NCHW batches", "figure   channels_last batches", "ratio"]),
         ("workers_throughput.py", ["--budget", "2", "--epochs", "1"], ["baseline --workers 1", "ratio"]),
         ("proxy_fidelity.py", ["--archs", "4", "--long-factor", "1", "--long-seeds", "2", "--variants", "epochs=1"],
          ["baseline FLOPs only", "Kendall tau", "proxy epochs=1", "ceiling: one long run vs another", "90% CI"]),

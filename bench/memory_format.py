@@ -1,0 +1,76 @@
+"""Memory format of the proxy trainer's activations: channels_last vs NCHW, side by side.
+
+    python bench/memory_format.py [--archs 6] [--epochs 1] [--device cpu]
+
+The trainer's augmentation hands the network channels_last batches, so every conv runs
+channels_last. This measures that choice against plain NCHW batches (the same values,
+cloned to the default strides): same networks, same steps, in ABBA order per network to cancel drift. The
+networks are the search's own workload (the default space's random sample and the fixed network of
+``trainer_throughput.py``), on digits (1 channel) and on random 32x32 RGB images (3 channels).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import optuna
+import torch
+from trainer_throughput import ARCH, random_cifar
+
+from nas import ArchSpec, proxy
+from nas.data import Dataset, load_dataset
+from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from search_spaces import SpaceContext, get_space
+
+CHANNELS_LAST = proxy.augment
+
+
+def nchw(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
+    # clone, not .contiguous(): a 1-channel channels_last batch already counts as contiguous, yet
+    # its strides still make the first conv choose channels_last
+    return CHANNELS_LAST(x, translate, hflip, gen).clone(memory_format=torch.contiguous_format)
+
+
+def seconds(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device, augment: Callable) -> float:
+    proxy.augment = augment
+    try:
+        return train_and_evaluate(spec, data, config, device=device).train_seconds
+    finally:
+        proxy.augment = CHANNELS_LAST
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--archs", type=int, default=6, help="networks sampled from the default space, per dataset")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--rgb-images", type=int, default=1500, help="size of the random RGB set")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    config = ProxyConfig(epochs=args.epochs)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for data in (load_dataset("digits"), random_cifar(args.rgb_images)):
+        ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+        study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=0))
+        specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+        fixed = ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)
+        specs.append(ArchSpec.from_string(fixed))
+        data = data.to(device)
+        images = args.epochs * (len(data.train_x) // config.batch_size) * config.batch_size * 2  # per network, ABBA
+        last = nc = 0.0
+        print(f"{data.name} on {device}: images/s per network, channels_last | NCHW")
+        for spec in specs:
+            a = seconds(spec, data, config, device, CHANNELS_LAST)
+            b = seconds(spec, data, config, device, nchw) + seconds(spec, data, config, device, nchw)
+            a += seconds(spec, data, config, device, CHANNELS_LAST)
+            last, nc = last + a, nc + b
+            print(f"  {images / a:6,.0f} | {images / b:6,.0f}  ({b / a:.2f}x)  {spec.to_string()}")
+        n = images * len(specs)
+        print(f"baseline NCHW batches:         {n / nc:,.0f} images/s")
+        print(f"figure   channels_last batches: {n / last:,.0f} images/s")
+        print(f"ratio {nc / last:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
