@@ -105,7 +105,6 @@ class GpuUtilisation:
         if self.device.type == "cuda":
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
-        return self
 
     def _sample(self) -> None:
         while not self._stop.wait(self.period):
