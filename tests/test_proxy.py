@@ -58,3 +58,10 @@ def test_devices() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_proxy_learns_digits_on_cuda(digits) -> None:
+    result = train_and_evaluate(SMALL, digits, ProxyConfig(), device="cuda", seed=0)
+    assert result.accuracy > 0.8
+    assert next(result.model.parameters()).device.type == "cuda"
