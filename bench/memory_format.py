@@ -3,8 +3,8 @@
     python bench/memory_format.py [--archs 6] [--epochs 1] [--device cpu]
 
 The trainer's augmentation hands the network channels_last batches, so every conv runs
-channels_last. This measures that choice against plain NCHW batches (the same values,
-cloned to the default strides): same networks, same steps, in ABBA order per network to cancel drift. The
+channels_last. This measures that choice against plain NCHW batches (the same values, cloned to
+the default strides): same networks, same steps, in ABBA order per network to cancel drift. The
 networks are the search's own workload (the default space's random sample and the fixed network of
 ``trainer_throughput.py``), on digits (1 channel) and on random 32x32 RGB images (3 channels).
 """
@@ -16,12 +16,11 @@ from collections.abc import Callable
 
 import optuna
 import torch
-from trainer_throughput import ARCH, random_cifar
+from trainer_throughput import ARCH, random_cifar, sample_specs
 
 from nas import ArchSpec, proxy
 from nas.data import Dataset, load_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from search_spaces import SpaceContext, get_space
 
 CHANNELS_LAST = proxy.augment
 
@@ -51,9 +50,7 @@ def main() -> None:
     config = ProxyConfig(epochs=args.epochs)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for data in (load_dataset("digits"), random_cifar(args.rgb_images)):
-        ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-        study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=0))
-        specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+        specs = sample_specs(data, args.archs)
         fixed = ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)
         specs.append(ArchSpec.from_string(fixed))
         data = data.to(device)

@@ -15,9 +15,8 @@ from the proxy's very initialisation and batch order shares its luck, which infl
 target is the mean over seeds, and the tau of one seed's long run against another's is printed:
 the ceiling any proxy can reach against a target that noisy.
 
-``--device cuda`` trains the proxies on the GPU (bf16 autocast, channels_last: the proxy a GPU
-search runs), and the long runs too unless ``--long-device`` says otherwise; results are cached
-per device.
+``--device cuda`` trains the proxies on the GPU (the proxy a GPU search runs), and the long runs
+too unless ``--long-device`` says otherwise; results are cached per device.
 
 ``--cache FILE [FILE ...]`` keeps every result (JSON; all files read, the first extended), so
 that more variants can be scored later without training the long runs again, and two processes
@@ -37,14 +36,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import optuna
 from PIL import Image, ImageDraw
 from scipy.stats import bootstrap, kendalltau, spearmanr
+from trainer_throughput import sample_specs
 
 from nas import ArchSpec, count_cost
 from nas.data import Dataset, load_dataset
 from nas.proxy import ProxyConfig, train_and_evaluate
-from search_spaces import SpaceContext, get_space
 
 
 def _shapes(d: ImageDraw.ImageDraw, cx: int, cy: int, r: int, color: tuple, w: int) -> dict:
@@ -105,13 +103,6 @@ def parse_variant(text: str) -> ProxyConfig:
     return replace(base, **{k: type(getattr(base, k))(v) for k, v in fields.items()})
 
 
-def sample_specs(data: Dataset, n: int, seed: int) -> list[ArchSpec]:
-    """The benchmark's architectures: ``n`` draws of the default space by the random sampler."""
-    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
-    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
-
-
 def result_key(data: Dataset, config: ProxyConfig, seed: int, spec: ArchSpec, split: str, device: str) -> str:
     """Cache key of one training run (CPU keys predate --device and stay as they were)."""
     key = f"{data.name} {config} seed={seed} {spec.digest()}" + ("" if split == "test" else f" {split}")
@@ -144,7 +135,7 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=[""], help="proxy settings to compare; '' = the default")
     p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     p.add_argument("--long-seeds", type=int, default=1, help="long runs per architecture, seeds 1.. (target: mean)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 + channels_last) for the proxies")
+    p.add_argument("--device", default="cpu", help="cpu or cuda, for the proxies")
     p.add_argument("--long-device", help="device of the long runs (default: --device)")
     p.add_argument(
         "--cache", type=Path, nargs="+", default=[], help="JSON files of results: all read, the first extended"

@@ -116,6 +116,13 @@ class GpuUtilisation:
             self._thread.join()
 
 
+def sample_specs(data: Dataset, n: int, seed: int = 0) -> list[ArchSpec]:
+    """The search's own workload: ``n`` draws of the default space by the random sampler."""
+    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
+
+
 def random_cifar(n: int) -> Dataset:
     """CIFAR-10-shaped random data (for GPU machines without the dataset)."""
     rng = np.random.default_rng(0)
@@ -140,9 +147,7 @@ def main() -> None:
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=0))
-    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-    specs = [get_space("mixed")(study.ask(), ctx) for _ in range(args.archs)]
+    specs = sample_specs(data, args.archs)
     specs.append(ArchSpec.from_string(ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)))
     config = ProxyConfig(epochs=args.epochs, batch_size=args.batch_size)
     images = config.epochs * (len(data.train_x) // config.batch_size) * config.batch_size  # per network

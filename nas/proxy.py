@@ -124,6 +124,7 @@ def train_and_evaluate(
     """Build ``spec`` (seeded), train it on ``train_on`` splits, return accuracy on ``eval_on``."""
     device = torch.device(device)
     on_cuda = device.type == "cuda"
+    bf16 = on_cuda and CUDA_BF16
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     model = build_model(spec).to(device)
@@ -151,7 +152,7 @@ def train_and_evaluate(
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb = augment(x[idx], config.translate, data.hflip, gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda and CUDA_BF16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
