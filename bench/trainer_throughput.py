@@ -13,7 +13,9 @@ default space by Optuna's random sampler (fixed seed), plus one fixed mid-sized 
 - figure: ``nas.proxy.train_and_evaluate`` (dataset as one tensor on the device, augmentation
   per batch on the device, no DataLoader, channels_last activations). On CUDA it runs fp32
   unless ``--cuda-bf16`` switches on the bf16 autocast it was measured against.
-The figure is total images over total seconds across all networks, for each side. On CUDA the
+The figure is total images over total seconds across all networks, for each side. Also printed:
+the bound, the same steps on one batch that never leaves the device, i.e. the network's own
+compute; no input pipeline can beat it, so bound / baseline caps the reachable ratio. On CUDA the
 mean GPU utilisation (NVML, the share of time a kernel was running) is sampled during each side's
 training, after one untimed warm-up run (CUDA context, cuDNN and allocator start-up).
 """
@@ -21,8 +23,10 @@ training, after one untimed warm-up run (CUDA context, cuDNN and allocator start
 from __future__ import annotations
 
 import argparse
+import itertools
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -72,25 +76,44 @@ def baseline(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.d
         ImageDataset(images, y.numpy(), transforms.Compose(steps)), batch_size=config.batch_size, shuffle=True,
         drop_last=True, num_workers=workers, persistent_workers=workers > 0,
     )  # fmt: skip
+    batches = (batch for _ in range(config.epochs) for batch in loader)
+    return timed_steps(spec, config, device, batches, config.epochs * len(loader))
+
+
+def timed_steps(spec: ArchSpec, config: ProxyConfig, device: torch.device, batches: Iterable, total: int) -> float:
+    """Seconds to train a fresh ``spec`` for ``total`` steps on ``batches`` with the proxy's
+    optimiser and one-cycle schedule, fetching included."""
     torch.manual_seed(0)
     model = build_model(spec).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)  # fmt: skip
-    total = config.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
     start = time.perf_counter()
     model.train()
-    for _ in range(config.epochs):
-        for xb, yb in loader:
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    for xb, yb in batches:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def compute_bound(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device) -> float:
+    """Seconds for the same steps on one batch that stays on the device, in the trainer's
+    channels_last layout: the network's own forward, backward and update with no input pipeline at
+    all, so images / seconds is the most that any way of feeding this network could reach."""
+    x, y = data.split("train", spec.resolution)
+    gen = torch.Generator(device=device).manual_seed(0)
+    # augmented once, so the batch has the trainer's layout (a 1-channel tensor made contiguous in
+    # channels_last keeps NCHW strides, and the convs would then run NCHW)
+    xb = proxy.augment(x[: config.batch_size].to(device), config.translate, data.hflip, gen)
+    yb = y[: config.batch_size].to(device)
+    total = config.epochs * (len(x) // config.batch_size)
+    return timed_steps(spec, config, device, itertools.repeat((xb, yb), total), total)
 
 
 class GpuUtilisation:
@@ -154,10 +177,10 @@ def main() -> None:
     on_device = data.to(device)
     print(f"device {device}, {len(data.train_x)} training images, batch {config.batch_size}, {config.epochs} epochs, "
           f"{len(specs)} networks; images/s per network: proxy trainer | DataLoader with "
-          f"{' / '.join(map(str, args.loader_workers))} workers")  # fmt: skip
+          f"{' / '.join(map(str, args.loader_workers))} workers | one resident batch")  # fmt: skip
     if device.type == "cuda":  # untimed: CUDA context, cuDNN and the caching allocator start up here
         train_and_evaluate(specs[-1], on_device, replace(config, epochs=1), device=device)
-    ours_total = base_total = 0.0
+    ours_total = base_total = bound_total = 0.0
     ours_busy: list[int] = []
     base_busy: list[int] = []
     for spec in specs:
@@ -167,14 +190,20 @@ def main() -> None:
                 base[workers] = baseline(spec, data, config, device, workers)
         with GpuUtilisation(device, ours_busy):
             ours = train_and_evaluate(spec, on_device, config, device=device, seed=0).train_seconds
+        bound = compute_bound(spec, on_device, config, device)
         ours_total += ours
         base_total += min(base.values())
+        bound_total += bound
         rates = " / ".join(f"{images / t:6,.0f}" for t in base.values())
-        print(f"  {images / ours:6,.0f} | {rates}  ({min(base.values()) / ours:.2f}x)  {spec.to_string()}")
+        print(f"  {images / ours:6,.0f} | {rates} | {images / bound:6,.0f}  ({min(base.values()) / ours:.2f}x; "
+              f"bound {min(base.values()) / bound:.2f}x)  {spec.to_string()}")  # fmt: skip
     n = len(specs) * images
     print(f"baseline DataLoader + transforms (faster worker setting per network): {n / base_total:,.0f} images/s")
     print(f"figure   proxy trainer (tensors on device, no DataLoader):            {n / ours_total:,.0f} images/s")
     print(f"ratio {base_total / ours_total:.2f}x")
+    cap = base_total / bound_total
+    print(f"bound    the same steps on one resident batch (no input pipeline):   {n / bound_total:,.0f} images/s, "
+          f"{cap:.2f}x the baseline: the most any trainer of these networks can reach")  # fmt: skip
     if device.type == "cuda":
         print(f"mean GPU utilisation: proxy trainer {np.mean(ours_busy):.0f}%, DataLoader runs (all worker "
               f"settings) {np.mean(base_busy):.0f}%  ({len(ours_busy)} / {len(base_busy)} NVML samples)")  # fmt: skip

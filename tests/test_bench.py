@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("script", "args", "expected"),
     [
         ("trainer_throughput.py", ["--epochs", "1", "--archs", "2", "--loader-workers", "0"],
-         ["baseline", "figure", "ratio"]),
+         ["baseline", "figure", "ratio", "bound    the same steps on one resident batch"]),
         ("memory_format.py", ["--archs", "1", "--rgb-images", "300"],
          ["baseline NCHW batches", "figure   channels_last batches", "ratio"]),
         ("workers_throughput.py", ["--budget", "2", "--epochs", "1"], ["baseline --workers 1", "ratio"]),
