@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import optuna
 import torch
-from trainer_throughput import ARCH, random_cifar, sample_specs
+from workload import random_cifar, workload
 
 from nas import ArchSpec, proxy
 from nas.data import Dataset, load_dataset
@@ -50,9 +50,7 @@ def main() -> None:
     config = ProxyConfig(epochs=args.epochs)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for data in (load_dataset("digits"), random_cifar(args.rgb_images)):
-        specs = sample_specs(data, args.archs)
-        fixed = ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)
-        specs.append(ArchSpec.from_string(fixed))
+        specs = workload(data, args.archs)
         data = data.to(device)
         images = args.epochs * (len(data.train_x) // config.batch_size) * config.batch_size * 2  # per network, ABBA
         last = nc = 0.0

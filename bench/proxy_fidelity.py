@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.stats import bootstrap, kendalltau, spearmanr
-from trainer_throughput import sample_specs
+from workload import sample_specs
 
 from nas import ArchSpec, count_cost
 from nas.data import Dataset, load_dataset

@@ -35,17 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import transforms
+from workload import random_cifar, workload
 
 from nas import ArchSpec, build_model, proxy
-from nas.data import Dataset, load_dataset, make_dataset
+from nas.data import Dataset, load_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from search_spaces import SpaceContext, get_space
-
-# A mid-sized network of the default space (fixed, so runs compare like for like).
-ARCH = (
-    "{res}px w0.75 in{chs} cls{cls} relu | stem:16 k3 s1 p1 bn1 | ir:24x2 s2 e3.0 k3 | "
-    "fire:48x2 s1 e3x0.5 sr0.25 | shuffle:64x2 s2 | head:128 linear d0.0"
-)
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -139,22 +133,6 @@ class GpuUtilisation:
             self._thread.join()
 
 
-def sample_specs(data: Dataset, n: int, seed: int = 0) -> list[ArchSpec]:
-    """The search's own workload: ``n`` draws of the default space by the random sampler."""
-    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
-    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
-
-
-def random_cifar(n: int) -> Dataset:
-    """CIFAR-10-shaped random data (for GPU machines without the dataset)."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8).astype(np.float32) / 255
-    labels = rng.integers(0, 10, n)
-    test = (images[:1000], labels[:1000])
-    return make_dataset("random-cifar", (images, labels), test, hflip=True, resolutions=(32,))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits")
@@ -170,8 +148,7 @@ def main() -> None:
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    specs = sample_specs(data, args.archs)
-    specs.append(ArchSpec.from_string(ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)))
+    specs = workload(data, args.archs)
     config = ProxyConfig(epochs=args.epochs, batch_size=args.batch_size)
     images = config.epochs * (len(data.train_x) // config.batch_size) * config.batch_size  # per network
     on_device = data.to(device)

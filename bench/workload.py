@@ -1,0 +1,39 @@
+"""The networks and data the benchmarks share: the search's own workload."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from nas import ArchSpec
+from nas.data import Dataset, make_dataset
+from search_spaces import SpaceContext, get_space
+
+# A mid-sized network of the default space (fixed, so runs compare like for like).
+ARCH = (
+    "{res}px w0.75 in{chs} cls{cls} relu | stem:16 k3 s1 p1 bn1 | ir:24x2 s2 e3.0 k3 | "
+    "fire:48x2 s1 e3x0.5 sr0.25 | shuffle:64x2 s2 | head:128 linear d0.0"
+)
+
+
+def sample_specs(data: Dataset, n: int, seed: int = 0) -> list[ArchSpec]:
+    """``n`` draws of the default space by the random sampler (fixed seed: the same networks on
+    every run, and the first ``n`` of a larger sample)."""
+    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
+
+
+def workload(data: Dataset, n: int) -> list[ArchSpec]:
+    """``n`` sampled networks plus the fixed mid-sized one, at the dataset's largest resolution."""
+    fixed = ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes)
+    return [*sample_specs(data, n), ArchSpec.from_string(fixed)]
+
+
+def random_cifar(n: int) -> Dataset:
+    """CIFAR-10-shaped random data (for GPU machines without the dataset)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8).astype(np.float32) / 255
+    labels = rng.integers(0, 10, n)
+    test = (images[:1000], labels[:1000])
+    return make_dataset("random-cifar", (images, labels), test, hflip=True, resolutions=(32,))
