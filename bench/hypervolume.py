@@ -12,6 +12,9 @@ import math
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from nas.front import is_feasible
+from nas.optuna_compat import quiet_experimental
+
 LOG_FLOPS = (3.0, 8.0)  # 1K .. 100M MACs
 LOG_PARAMS = (2.0, 6.0)  # 100 .. 1M params
 REFERENCE_POINT = [1.0, 1.0, 1.0]
@@ -31,15 +34,12 @@ def hypervolume_history(trials: list[FrozenTrial]) -> list[float]:
     """Hypervolume after each trial (feasible complete trials count)."""
     study = optuna.create_study(directions=["minimize"] * 3)
     for t in trials:
-        if t.state == TrialState.COMPLETE and all(c <= 0 for c in t.constraints.values()):
+        if t.state == TrialState.COMPLETE and is_feasible(t):
             study.add_trial(create_trial(values=normalised(t), params={}, distributions={}))
         else:
             study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
     if not study.trials:
         return []
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_experimental():
         fig = optuna.visualization.plot_hypervolume_history(study, REFERENCE_POINT)
     return list(fig.data[0].y)

@@ -12,31 +12,22 @@ networks are the search's own workload (the default space's random sample and th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 import optuna
 import torch
 from workload import random_cifar, workload
 
-from nas import ArchSpec, proxy
+from nas import ArchSpec
 from nas.data import Dataset, load_dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 
-CHANNELS_LAST = proxy.augment
+CHANNELS_LAST, NCHW = torch.channels_last, torch.contiguous_format
 
 
-def nchw(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
-    # clone, not .contiguous(): a 1-channel channels_last batch already counts as contiguous, yet
-    # its strides still make the first conv choose channels_last
-    return CHANNELS_LAST(x, translate, hflip, gen).clone(memory_format=torch.contiguous_format)
-
-
-def seconds(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device, augment: Callable) -> float:
-    proxy.augment = augment
-    try:
-        return train_and_evaluate(spec, data, config, device=device).train_seconds
-    finally:
-        proxy.augment = CHANNELS_LAST
+def seconds(
+    spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device, fmt: torch.memory_format
+) -> float:
+    return train_and_evaluate(spec, data, config, device=device, memory_format=fmt).train_seconds
 
 
 def main() -> None:
@@ -57,7 +48,7 @@ def main() -> None:
         print(f"{data.name} on {device}: images/s per network, channels_last | NCHW")
         for spec in specs:
             a = seconds(spec, data, config, device, CHANNELS_LAST)
-            b = seconds(spec, data, config, device, nchw) + seconds(spec, data, config, device, nchw)
+            b = seconds(spec, data, config, device, NCHW) + seconds(spec, data, config, device, NCHW)
             a += seconds(spec, data, config, device, CHANNELS_LAST)
             last, nc = last + a, nc + b
             print(f"  {images / a:6,.0f} | {images / b:6,.0f}  ({b / a:.2f}x)  {spec.to_string()}")

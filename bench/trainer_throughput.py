@@ -37,9 +37,9 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from workload import random_cifar, workload
 
-from nas import ArchSpec, build_model, proxy
+from nas import ArchSpec, build_model
 from nas.data import Dataset, load_dataset
-from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from nas.proxy import ProxyConfig, augment, make_optimizer, resolve_device, train_and_evaluate
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -79,9 +79,7 @@ def timed_steps(spec: ArchSpec, config: ProxyConfig, device: torch.device, batch
     optimiser and one-cycle schedule, fetching included."""
     torch.manual_seed(0)
     model = build_model(spec).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
-                                weight_decay=config.weight_decay)  # fmt: skip
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    optimizer, scheduler = make_optimizer(model, config, total)
     start = time.perf_counter()
     model.train()
     for xb, yb in batches:
@@ -104,7 +102,7 @@ def compute_bound(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: to
     gen = torch.Generator(device=device).manual_seed(0)
     # augmented once, so the batch has the trainer's layout (a 1-channel tensor made contiguous in
     # channels_last keeps NCHW strides, and the convs would then run NCHW)
-    xb = proxy.augment(x[: config.batch_size].to(device), config.translate, data.hflip, gen)
+    xb = augment(x[: config.batch_size].to(device), config.translate, data.hflip, gen)
     yb = y[: config.batch_size].to(device)
     total = config.epochs * (len(x) // config.batch_size)
     return timed_steps(spec, config, device, itertools.repeat((xb, yb), total), total)
@@ -144,7 +142,6 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--cuda-bf16", action="store_true", help="trainer: bf16 autocast on CUDA")
     args = p.parse_args()
-    proxy.CUDA_BF16 |= args.cuda_bf16
     device = resolve_device(args.device)
     data = random_cifar(args.random_cifar) if args.random_cifar else load_dataset(args.dataset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -156,7 +153,7 @@ def main() -> None:
           f"{len(specs)} networks; images/s per network: proxy trainer | DataLoader with "
           f"{' / '.join(map(str, args.loader_workers))} workers | one resident batch")  # fmt: skip
     if device.type == "cuda":  # untimed: CUDA context, cuDNN and the caching allocator start up here
-        train_and_evaluate(specs[-1], on_device, replace(config, epochs=1), device=device)
+        train_and_evaluate(specs[-1], on_device, replace(config, epochs=1), device=device, cuda_bf16=args.cuda_bf16)
     ours_total = base_total = bound_total = 0.0
     ours_busy: list[int] = []
     base_busy: list[int] = []
@@ -166,7 +163,8 @@ def main() -> None:
             with GpuUtilisation(device, base_busy):
                 base[workers] = baseline(spec, data, config, device, workers)
         with GpuUtilisation(device, ours_busy):
-            ours = train_and_evaluate(spec, on_device, config, device=device, seed=0).train_seconds
+            ours = train_and_evaluate(spec, on_device, config, device=device, seed=0, cuda_bf16=args.cuda_bf16)
+            ours = ours.train_seconds
         bound = compute_bound(spec, on_device, config, device)
         ours_total += ours
         base_total += min(base.values())

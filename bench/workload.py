@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import optuna
 
 from nas import ArchSpec
 from nas.data import Dataset, make_dataset
-from search_spaces import SpaceContext, get_space
+from search_spaces import SpaceContext, random_specs
 
 # A mid-sized network of the default space (fixed, so runs compare like for like).
 ARCH = (
@@ -19,9 +18,7 @@ ARCH = (
 def sample_specs(data: Dataset, n: int, seed: int = 0) -> list[ArchSpec]:
     """``n`` draws of the default space by the random sampler (fixed seed: the same networks on
     every run, and the first ``n`` of a larger sample)."""
-    ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
-    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
-    return [get_space("mixed")(study.ask(), ctx) for _ in range(n)]
+    return random_specs("mixed", SpaceContext(data.in_chs, data.num_classes, data.resolutions), n, seed)
 
 
 def workload(data: Dataset, n: int) -> list[ArchSpec]:

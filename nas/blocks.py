@@ -1,13 +1,17 @@
 """The compact building blocks the search mixes: Fire, depthwise-separable, inverted residual, shuffle.
 
 Every block has the uniform constructor ``(in_chs, out_chs, stride, *, act, **options)`` and is
-registered by name in ``BLOCKS``; ``OPTIONS`` lists each block's options with their defaults (the
-default's type is the option's type). Bad arguments raise ``ValueError`` naming the values.
+registered by name in ``BLOCKS``; ``OPTIONS`` lists each block's options with their defaults, read
+off the constructor's signature (the default's type is the option's type). Bad arguments raise
+``ValueError`` naming the values.
 
-This file only imports torch: ``nas.export`` copies these classes verbatim into standalone code.
+This file imports only torch and the standard library: ``nas.export`` copies these classes
+verbatim into standalone code.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
@@ -175,8 +179,15 @@ OPTIONS: dict[str, dict[str, bool | int | float]] = {}
 OPTION_CODES = {"squeeze_ratio": "sr", "expand3x3_ratio": "e3x", "bn": "bn", "exp_ratio": "e", "kernel_size": "k"}
 
 
-def register_block(name: str, cls: type[nn.Module], options: dict[str, bool | int | float]) -> None:
-    """Add a block type: ``options`` maps each constructor option to its default."""
+def block_options(cls: type[nn.Module]) -> dict[str, bool | int | float]:
+    """The keyword-only options of a block's constructor (``act`` aside) with their defaults."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name != "act"}
+
+
+def register_block(name: str, cls: type[nn.Module]) -> None:
+    """Add a block type; its options and their defaults come from its constructor."""
+    options = block_options(cls)
     unknown = set(options) - set(OPTION_CODES)
     if unknown:
         raise ValueError(f"options {sorted(unknown)} of block {name!r} have no code in OPTION_CODES")
@@ -184,7 +195,7 @@ def register_block(name: str, cls: type[nn.Module], options: dict[str, bool | in
     OPTIONS[name] = dict(options)
 
 
-register_block("fire", Fire, {"squeeze_ratio": 0.125, "expand3x3_ratio": 0.5, "bn": True})
-register_block("dwsep", DepthwiseSeparable, {"kernel_size": 3})
-register_block("ir", InvertedResidual, {"exp_ratio": 6.0, "kernel_size": 3})
-register_block("shuffle", ShuffleUnit, {"kernel_size": 3})
+register_block("fire", Fire)
+register_block("dwsep", DepthwiseSeparable)
+register_block("ir", InvertedResidual)
+register_block("shuffle", ShuffleUnit)

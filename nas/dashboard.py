@@ -12,8 +12,8 @@ from pathlib import Path
 import optuna_dashboard
 from optuna.artifacts import FileSystemArtifactStore
 
-from nas.search import OneLineErrorParser, positive_int
-from nas.storage import DEFAULT_STORAGE, default_artifact_dir, existing_study_names
+from nas.cli import DEFAULT_STORAGE, OneLineErrorParser, positive_int
+from nas.storage import default_artifact_dir, existing_study_names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas.cli import DEFAULT_DATA_DIR
+
 SPLIT_SEED = 0  # fixed: every trial of every study on a dataset sees the same split
 VAL_FRACTION = 0.2  # of the training data
 TEST_FRACTION = 0.2  # where a dataset has no test split of its own (digits, single-tree folders)
@@ -157,17 +159,24 @@ def _torchvision(cls_name: str, *, hflip: bool, resolutions: tuple[int, ...], sp
 
 def _read_folder(root: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     from torchvision.datasets import ImageFolder
-    from torchvision.transforms import functional as TF
 
     try:
         tree = ImageFolder(str(root))
     except (FileNotFoundError, RuntimeError) as exc:
         raise ValueError(f"image folder {root} has no class folders with images: {exc}") from None
-    images = [
-        np.asarray(TF.resize(tree.loader(path).convert("RGB"), [FOLDER_RES, FOLDER_RES]), np.uint8)
-        for path, _ in tree.samples
-    ]
+    images = [_read_image(tree.loader, path) for path, _ in tree.samples]
     return tree.classes, _as_nchw(np.stack(images)), np.asarray(tree.targets)
+
+
+def _read_image(loader: Callable, path: str) -> np.ndarray:
+    """One picture as a FOLDER_RES-square uint8 RGB array; ValueError naming a file PIL cannot read."""
+    from PIL import UnidentifiedImageError
+    from torchvision.transforms import functional as TF
+
+    try:
+        return np.asarray(TF.resize(loader(path).convert("RGB"), [FOLDER_RES, FOLDER_RES]), np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # PIL raises SyntaxError for some broken files
+        raise ValueError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
 
 
 def load_folder(path: str) -> Dataset:
@@ -206,7 +215,7 @@ def check_dataset_name(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)} or folder:PATH")
 
 
-def load_dataset(name: str, data_dir: str | Path = "studies/data", download: bool = True) -> Dataset:
+def load_dataset(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, download: bool = True) -> Dataset:
     """Load a dataset by name (``digits``, ``cifar10``, ..., ``folder:PATH``) onto the CPU."""
     check_dataset_name(name)
     if name.startswith("folder:"):

@@ -18,13 +18,14 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
+from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser, size_arg
 from nas.codegen import trial_module_source
 from nas.cost import human
 from nas.data import load_dataset
 from nas.front import RULES, pick
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
-from nas.search import OneLineErrorParser, size_arg
-from nas.storage import DEFAULT_STORAGE, load_existing_study
+from nas.storage import load_existing_study
+from nas.study import study_settings
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Exported:
     test_accuracy: float | None = None
 
 
-def study_dir(study: optuna.Study, root: str | Path = "studies") -> Path:
+def study_dir(study: optuna.Study, root: str | Path = STUDIES_DIR) -> Path:
     return Path(root) / study.study_name
 
 
@@ -45,11 +46,11 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     """The standalone module of a finished trial, with its scores in the docstring."""
     spec = ArchSpec.from_string(trial.user_attrs["arch"])
     acc, flops, params = trial.values
+    settings = study_settings(study)
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
-        epochs=study.user_attrs.get("epochs"), dataset=study.user_attrs.get("dataset"), name=name,
-        mean=tuple(study.user_attrs.get("mean", [0.0] * spec.in_chs)),
-        std=tuple(study.user_attrs.get("std", [1.0] * spec.in_chs)),
+        epochs=settings.epochs, dataset=settings.dataset, name=name,
+        mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
     )  # fmt: skip
 
 
@@ -98,7 +99,7 @@ def export(
     name: str,
     train_epochs: int = 0,
     device: str = "auto",
-    data_dir: str = "studies/data",
+    data_dir: str = DEFAULT_DATA_DIR,
     onnx: bool = False,
     pt2: bool = False,
     log=print,
@@ -112,7 +113,7 @@ def export(
 
     model = None
     if train_epochs:
-        data = load_dataset(study.user_attrs["dataset"], data_dir)
+        data = load_dataset(study_settings(study).dataset, data_dir)
         trained = train_and_evaluate(
             spec, data, ProxyConfig(epochs=train_epochs), device=resolve_device(device),
             seed=trial.user_attrs.get("seed", 0), train_on=("train", "val"), eval_on="test",
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=None, help="default: studies/<study>/exports")
     p.add_argument("--train-epochs", type=int, default=0, help="retrain from scratch, report test accuracy")
     p.add_argument("--device", default="auto")
-    p.add_argument("--data-dir", default="studies/data")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     p.add_argument("--onnx", action="store_true", help="also write ONNX (extra: onnx)")
     p.add_argument("--pt2", action="store_true", help="also write a torch.export program")
     return p

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 
 import optuna
@@ -12,15 +11,6 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.cost import human
 
 RULES = ("max-accuracy", "knee", "min-flops")
-_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
-
-
-def parse_size(text: str) -> int:
-    """'50M' -> 50_000_000; K, M and G suffixes (any case), plain numbers too."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text)
-    if not m:
-        raise ValueError(f"expected a size such as 1.5M, 300K or 2G, got {text!r}")
-    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
 
 
 def is_feasible(trial: FrozenTrial) -> bool:

@@ -42,16 +42,26 @@ def exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
-def default_workers(device: str) -> int:
-    """One per visible GPU with --device cuda, else one."""
-    return max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
+def _spread_over_gpus(device: str, gpu_count: int) -> bool:
+    """``cuda`` (and ``auto`` where CUDA is present) means every visible GPU; ``cuda:N`` means GPU N."""
+    return gpu_count > 0 and (device == "cuda" or device == "auto")
+
+
+def default_workers(device: str, gpu_count: int | None = None) -> int:
+    """One per visible GPU with --device cuda, else one (``cuda:N`` is one GPU: one worker)."""
+    gpu_count = torch.cuda.device_count() if gpu_count is None else gpu_count
+    return max(1, gpu_count) if device == "cuda" else 1
+
+
+def worker_device(device: str, worker: int, gpu_count: int | None = None) -> str:
+    """The device of worker ``k``: GPUs are taken in turn (cuda:k mod count) when the search may
+    use them all; ``cuda:N`` keeps every worker on GPU N; CPU workers share the cores."""
+    gpu_count = torch.cuda.device_count() if gpu_count is None else gpu_count
+    return f"cuda:{worker % gpu_count}" if _spread_over_gpus(device, gpu_count) else device
 
 
 def worker_config(config: SearchConfig, worker: int) -> SearchConfig:
-    """GPU workers take one device each (cuda:k); CPU workers share the cores."""
-    if config.device == "cuda" and torch.cuda.device_count() > 1:
-        return replace(config, device=f"cuda:{worker % torch.cuda.device_count()}")
-    return config
+    return replace(config, device=worker_device(config.device, worker))
 
 
 def _worker(config: SearchConfig, worker: int, threads: int) -> None:

@@ -20,22 +20,14 @@ from nas.arch import ArchSpec
 from nas.build import build_model
 from nas.data import Dataset
 
-# bf16 autocast on CUDA: off, by measurement on an H200. The search's networks are so small that
-# a step is bound by kernel launches (GPU busy 6-14%), so bf16 does not speed a step up, while each
-# new network pays more cuDNN set-up (5 new digits networks: 10.7 s in fp32, 13.3 s in bf16, 18.3 s
-# in bf16 with the model's weights channels_last as well) and bf16 ranked worse (bench/RESULTS.md,
-# section 1). Never used on the CPU, where it is slower too.
-CUDA_BF16 = False
-
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    # Passes over the training split. 10, not 6: against independent long runs on the benchmark's
-    # shapes set, tau 0.58 vs 0.46, where 6 fell below FLOPs-only (0.49) (bench/RESULTS.md).
+    # Passes over the training split, chosen against long training by bench/proxy_fidelity.py
+    # (bench/RESULTS.md, section 2).
     epochs: int = 10
     batch_size: int = 64
-    # Peak learning rate of the schedule. 0.2, not 0.4: at equal cost it ranks better on the shapes
-    # set (tau 0.62 vs 0.58 against an independent long run; 0.1 ranks worse) (bench/RESULTS.md).
+    # Peak learning rate of the schedule, chosen the same way (bench/RESULTS.md, section 2).
     lr: float = 0.2
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -79,11 +71,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def augment(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    translate: int,
+    hflip: bool,
+    gen: torch.Generator,
+    memory_format: torch.memory_format = torch.channels_last,
+) -> torch.Tensor:
     """Per-image random shifts (zero padded) and, where labels allow, horizontal flips.
 
-    The batch comes back channels_last (NHWC in memory), so every conv of the network runs
-    channels_last: 1.16x faster on the CPU than NCHW (bench/RESULTS.md, section 1)."""
+    The batch comes back channels_last (NHWC in memory) by default, so every conv of the network
+    runs channels_last: faster on the CPU than NCHW (bench/memory_format.py, bench/RESULTS.md)."""
     n, _, h, w = x.shape
     if translate > 0:
         padded = F.pad(x, (translate,) * 4)
@@ -95,15 +93,34 @@ def augment(x: torch.Tensor, translate: int, hflip: bool, gen: torch.Generator) 
     if hflip:
         flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return x.contiguous(memory_format=torch.channels_last)  # a no-op after a shift
+    if memory_format == torch.channels_last:
+        return x.contiguous(memory_format=memory_format)  # a no-op after a shift
+    # clone, not .contiguous(): a 1-channel channels_last batch already counts as contiguous in
+    # other formats, yet its strides would still make the first conv run channels_last
+    return x.clone(memory_format=memory_format)
+
+
+def make_optimizer(
+    model: nn.Module, config: ProxyConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """SGD with Nesterov momentum and the config's schedule over ``total_steps`` steps."""
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
+    )
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    else:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return optimizer, scheduler
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024, *, bf16: bool = False
+) -> float:
     """Top-1 accuracy in eval mode."""
     model.eval()
     correct = 0
-    bf16 = x.device.type == "cuda" and CUDA_BF16
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size]
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -120,11 +137,17 @@ def train_and_evaluate(
     seed: int = 0,
     train_on: tuple[str, ...] = ("train",),
     eval_on: str = "val",
+    cuda_bf16: bool = False,
+    memory_format: torch.memory_format = torch.channels_last,
 ) -> ProxyResult:
-    """Build ``spec`` (seeded), train it on ``train_on`` splits, return accuracy on ``eval_on``."""
+    """Build ``spec`` (seeded), train it on ``train_on`` splits, return accuracy on ``eval_on``.
+
+    ``cuda_bf16`` (bf16 autocast, CUDA only) is off: measured slower on an H200 for networks this
+    small, and it ranked worse (bench/RESULTS.md, section 1). ``memory_format`` is the layout of
+    the training batches; both are switches for the benchmarks."""
     device = torch.device(device)
     on_cuda = device.type == "cuda"
-    bf16 = on_cuda and CUDA_BF16
+    bf16 = on_cuda and cuda_bf16
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     model = build_model(spec).to(device)
@@ -136,13 +159,7 @@ def train_and_evaluate(
     steps_per_epoch = max(1, n // config.batch_size)  # drop the ragged last batch: stable BN
     total_steps = config.epochs * steps_per_epoch
 
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
-    )
-    if config.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
-    else:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    optimizer, scheduler = make_optimizer(model, config, total_steps)
 
     start = time.perf_counter()
     loss = torch.zeros((), device=device)
@@ -151,7 +168,7 @@ def train_and_evaluate(
         order = torch.randperm(n, generator=gen, device=device)
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            xb = augment(x[idx], config.translate, data.hflip, gen)
+            xb = augment(x[idx], config.translate, data.hflip, gen, memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -167,7 +184,7 @@ def train_and_evaluate(
 
     start = time.perf_counter()
     val_x, val_y = data.split(eval_on, spec.resolution)
-    accuracy = evaluate(model, val_x.to(device), val_y.to(device))
+    accuracy = evaluate(model, val_x.to(device), val_y.to(device), bf16=bf16)
     eval_seconds = time.perf_counter() - start
     return ProxyResult(
         accuracy=accuracy,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,56 +18,14 @@ import optuna_dashboard
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.cost import count_cost, human
-from nas.data import load_dataset
+from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser
+from nas.cost import human
 from nas.front import feasible_front, front_table, is_feasible
-from nas.proxy import resolve_device, train_and_evaluate
-from nas.references import REFERENCES, adapt
-from nas.search import OneLineErrorParser
-from nas.storage import DEFAULT_STORAGE, load_existing_study
-from nas.study import study_proxy
-
-CACHE_ATTR = "reference_scores"  # study user attr: "<digest>-e<epochs>" -> score of a reference
-DEFAULT_WIDTHS = (0.5, 1.0)  # the ends of the search spaces' width multipliers
-
-
-def score_references(
-    study: optuna.Study,
-    *,
-    names: Sequence[str],
-    width_mults: Sequence[float],
-    data_dir: str = "studies/data",
-    device: str = "auto",
-    log=print,
-) -> list[dict]:
-    """Each reference at each width, trained like the study's trials; cached in the study."""
-    if not names:
-        return []
-    proxy = study_proxy(study)
-    cache = dict(study.user_attrs.get(CACHE_ATTR, {}))
-    data = load_dataset(study.user_attrs["dataset"], data_dir)
-    scores = []
-    for name in names:
-        for width in width_mults:
-            spec = adapt(
-                REFERENCES[name], in_chs=data.in_chs, num_classes=data.num_classes,
-                resolution=max(data.resolutions), width_mult=width,
-            )  # fmt: skip
-            key = f"{spec.digest()}-e{proxy.epochs}"
-            if key not in cache:
-                log(f"scoring reference {name} x{width} with the proxy trainer ({proxy.epochs} epochs)...")
-                result = train_and_evaluate(spec, data, proxy, device=resolve_device(device))
-                cost = count_cost(spec)
-                cache[key] = {
-                    "name": f"{name} x{width}",
-                    "accuracy": result.accuracy,
-                    "flops": cost.flops,
-                    "params": cost.params,
-                    "arch": spec.to_string(),
-                }
-                study.set_user_attr(CACHE_ATTR, cache)  # saved as we go: an interrupted report keeps its work
-            scores.append(cache[key])
-    return scores
+from nas.optuna_compat import quiet_experimental
+from nas.reference_scores import DEFAULT_WIDTHS, score_references
+from nas.references import REFERENCES
+from nas.storage import load_existing_study
+from nas.study import StudySettings
 
 
 def _hover(t: FrozenTrial, where: str) -> str:
@@ -174,8 +131,7 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
             round(1.1 * max(t.values[1] for t in complete)),
             round(1.1 * max(t.values[2] for t in complete)),
         ]
-        with warnings.catch_warnings():  # "experimental" since Optuna 3.3
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with quiet_experimental():  # "experimental" since Optuna 3.3
             fig = optuna.visualization.plot_hypervolume_history(study, reference_point)
         fig.update_layout(title=f"{study.study_name}: hypervolume over trials (reference point {reference_point})")
         figs["hypervolume"] = fig
@@ -199,8 +155,10 @@ def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dic
     parts = []
     for i, (key, fig) in enumerate(figs.items()):
         parts.append(f'<section id="{key}">' + fig.to_html(full_html=False, include_plotlyjs=i == 0) + "</section>")
-    attrs = study.user_attrs
-    summary = ", ".join(f"{k} {html.escape(str(attrs[k]))}" for k in ("dataset", "space", "epochs") if k in attrs)
+    settings = StudySettings.of(study)
+    summary = ", ".join(
+        f"{k} {html.escape(str(getattr(settings, k)))}" for k in ("dataset", "space", "epochs") if settings
+    )
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     refs = "".join(
         f"<li>{html.escape(r['name'])}: accuracy {r['accuracy']:.4f}, {human(r['flops'])} FLOPs, "
@@ -230,7 +188,7 @@ def write_report(
     *,
     reference_names: Sequence[str] = tuple(REFERENCES),
     width_mults: Sequence[float] = DEFAULT_WIDTHS,
-    data_dir: str = "studies/data",
+    data_dir: str = DEFAULT_DATA_DIR,
     device: str = "auto",
     storage_arg: str = "",
     log=print,
@@ -254,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--references", default=",".join(REFERENCES), help="comma-separated reference names, or 'none'")
     parser.add_argument("--reference-widths", default=",".join(map(str, DEFAULT_WIDTHS)), help="width multipliers")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--data-dir", default="studies/data")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     args = parser.parse_args(argv)
     try:
         names = [] if args.references == "none" else [n for n in args.references.split(",") if n]
@@ -268,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--reference-widths: expected numbers like 0.5,1.0, got {args.reference_widths!r}"
             ) from None
         study = load_existing_study(args.storage, args.study_name)
-        out = Path(args.out) if args.out else Path("studies") / study.study_name / "report.html"
+        out = Path(args.out) if args.out else Path(STUDIES_DIR) / study.study_name / "report.html"
         where = "" if args.storage == DEFAULT_STORAGE else f" --storage {args.storage}"
         write_report(
             study, out, reference_names=names, width_mults=widths, data_dir=args.data_dir, device=args.device,

@@ -16,8 +16,9 @@ import optuna
 import torch
 from tqdm import tqdm
 
+from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, OneLineErrorParser, positive_int, size_arg
 from nas.data import DATASETS
-from nas.front import feasible_front, front_table, pareto_front, parse_size
+from nas.front import feasible_front, front_table, pareto_front
 from nas.parallel import (
     default_workers,
     exit_code,
@@ -28,33 +29,9 @@ from nas.parallel import (
     worker_config,
 )
 from nas.proxy import ProxyConfig
-from nas.storage import DEFAULT_STORAGE
-from nas.study import SAMPLERS, SearchConfig, SearchFailed, finished, run_search
+from nas.sampler import SAMPLERS
+from nas.study import SearchConfig, SearchFailed, finished, run_search
 from search_spaces import SPACES
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a bad argument prints one line (no usage block) and exits with 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def size_arg(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-params", type=size_arg, default=None, help="e.g. 50K: bigger ones are never trained")
     p.add_argument("--max-failures", type=positive_int, default=5, help="failed trials in a row that stop it")
     p.add_argument("--heartbeat", type=positive_int, default=30, help="seconds; a silent trial is re-run")
-    p.add_argument("--data-dir", default="studies/data", help="where torchvision datasets live")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where torchvision datasets live")
     p.add_argument("--no-download", dest="download", action="store_false", help="never download datasets")
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's per-trial log lines")
     return p

@@ -14,7 +14,6 @@ import contextlib
 import random
 import sqlite3
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 
-DEFAULT_STORAGE = "sqlite:///studies/nas.db"
+from nas.cli import DEFAULT_STORAGE, STUDIES_DIR
+from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, trial_id, trial_storage
+
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
 STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times
 TABLE_CREATION_TRIES = 5
@@ -47,7 +46,7 @@ def default_artifact_dir(storage: str) -> Path:
         path = _sqlite_path(storage)
     except ValueError:
         path = None
-    return path.parent / "artifacts" if path else Path("studies/artifacts")
+    return path.parent / "artifacts" if path else Path(STUDIES_DIR) / "artifacts"
 
 
 def prepare_storage(url: str) -> str:
@@ -63,7 +62,6 @@ def prepare_storage(url: str) -> str:
     return url
 
 
-@sqlalchemy.event.listens_for(sqlalchemy.engine.Engine, "connect")
 def _sqlite_commit_without_fsync(dbapi_connection, connection_record) -> None:
     """In WAL mode, synchronous=NORMAL skips the fsync on every commit (a trial makes dozens)
     and still never corrupts the database; only a power cut can lose the last commits."""
@@ -84,20 +82,18 @@ def _check_is_optuna_database(path: Path) -> None:
         raise ValueError(f"{path} is a SQLite database of something else (tables {sorted(tables)}); refusing it")
 
 
-def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES)
-
-
 class BatchingRDBStorage(RDBStorage):
     """Optuna's RDBStorage, but inside ``batched(trial_id)`` that trial's parameters and attrs are
     held back and written together in one transaction when the block ends (also on an error).
-    Optuna commits each on its own, ~1 ms apiece, and a trial makes ~25 of them."""
+    Optuna commits each on its own, ~1 ms apiece, and a trial makes ~25 of them. On SQLite, the
+    storage's own connections (and no other engine's) skip the fsync on commit."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: dict[int, list[Callable[[Any], None]]] = {}
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            sqlalchemy.event.listen(self.engine, "connect", _sqlite_commit_without_fsync)
+            self.engine.dispose()  # the connections opened to create the tables reconnect with the PRAGMA
 
     @contextlib.contextmanager
     def batched(self, trial_id: int) -> Iterator[None]:
@@ -107,7 +103,7 @@ class BatchingRDBStorage(RDBStorage):
         finally:
             writes = self._held.pop(trial_id)
             if writes:
-                with _create_scoped_session(self.scoped_session) as session:  # an error is raised, not dropped
+                with scoped_session(self) as session:  # an error is raised, not dropped
                     for write in writes:
                         write(session)
 
@@ -115,7 +111,7 @@ class BatchingRDBStorage(RDBStorage):
         if trial_id in self._held:
             self._held[trial_id].append(write)
         else:  # as Optuna does: a transaction of its own
-            with _create_scoped_session(self.scoped_session, True) as session:
+            with scoped_session(self, True) as session:
                 write(session)
 
     def _set_trial_param(self, trial_id, name, value, distribution, previous) -> None:  # noqa: ANN001
@@ -124,18 +120,18 @@ class BatchingRDBStorage(RDBStorage):
         )
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        model = models.TrialUserAttributeModel
+        model = rdb_models.TrialUserAttributeModel
         self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        model = models.TrialSystemAttributeModel
+        model = rdb_models.TrialSystemAttributeModel
         self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
 
 
 def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
     """Hold the trial's writes back until the block ends, where its storage can (else: no-op)."""
-    storage = getattr(trial.study._storage, "_backend", trial.study._storage)  # unwrap Optuna's cache
-    return storage.batched(trial._trial_id) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
+    storage = trial_storage(trial)
+    return storage.batched(trial_id(trial)) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
 
 
 def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
@@ -148,12 +144,12 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": 2 * heartbeat_interval,
-            "heartbeat_stale_trial_callback": _retry_callback(),
         }
+        with quiet_experimental():
+            heartbeat["heartbeat_stale_trial_callback"] = RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES)
     for attempt in range(1, TABLE_CREATION_TRIES + 1):
         try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" in name only (since Optuna 2.x)
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with quiet_experimental():  # heartbeats are "experimental" in name only (since Optuna 2.x)
                 return BatchingRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             error = exc
@@ -167,21 +163,27 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
     raise ValueError(f"cannot open storage {url!r}: {str(error).strip().splitlines()[0]}")
 
 
-def existing_study_names(storage: str) -> list[str]:
-    """Names of the studies in a storage that must already exist (never creates a database)."""
-    path = _sqlite_path(storage)
+def open_existing_storage(url: str) -> RDBStorage:
+    """The storage of a database that must already exist (never creates one)."""
+    path = _sqlite_path(url)
     if path is not None and not path.is_file():
-        raise ValueError(f"no study database at {storage}: run python -m nas.search first")
-    return optuna.get_all_study_names(storage=make_storage(storage))
+        raise ValueError(f"no study database at {url}: run python -m nas.search first")
+    return make_storage(url)
 
 
-def load_existing_study(storage: str, study_name: str | None) -> optuna.Study:
+def existing_study_names(url: str) -> list[str]:
+    """Names of the studies in a storage that must already exist."""
+    return optuna.get_all_study_names(storage=open_existing_storage(url))
+
+
+def load_existing_study(url: str, study_name: str | None) -> optuna.Study:
     """Load a study that must exist; a storage holding a single study needs no name."""
-    names = existing_study_names(storage)
+    storage = open_existing_storage(url)
+    names = optuna.get_all_study_names(storage=storage)
     if study_name is None:
         if len(names) != 1:
-            raise ValueError(f"{storage} holds {len(names)} studies {names}: pass --study-name")
+            raise ValueError(f"{url} holds {len(names)} studies {names}: pass --study-name")
         study_name = names[0]
     if study_name not in names:
-        raise ValueError(f"no study {study_name!r} in {storage}; studies there: {names}")
-    return optuna.load_study(study_name=study_name, storage=make_storage(storage))
+        raise ValueError(f"no study {study_name!r} in {url}; studies there: {names}")
+    return optuna.load_study(study_name=study_name, storage=storage)

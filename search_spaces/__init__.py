@@ -30,4 +30,13 @@ def cheapest_cost(name: str, ctx: SpaceContext) -> Cost:
     return common.cheapest_cost(ctx, _MODULES[name].FAMILIES)
 
 
-__all__ = ["SPACES", "SampleFn", "SpaceContext", "cheapest_cost", "get_space"]
+def random_specs(space: str, ctx: SpaceContext, n: int, seed: int = 0) -> list[ArchSpec]:
+    """``n`` draws of a space by Optuna's random sampler through real trials (a fixed seed gives
+    the same networks on every run, and the first ``n`` of a larger sample): the networks the
+    tests and benchmarks use."""
+    sample = get_space(space)
+    study = optuna.create_study(directions=["maximize"] * 3, sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [sample(study.ask(), ctx) for _ in range(n)]
+
+
+__all__ = ["SPACES", "SampleFn", "SpaceContext", "cheapest_cost", "get_space", "random_specs"]

@@ -10,11 +10,9 @@ import torch
 from optuna.trial import TrialState
 
 from nas.front import feasible_front, pick
-from search_spaces import SpaceContext, cheapest_cost
+from search_spaces import SpaceContext, cheapest_cost, random_specs
 
-from .conftest import sample_specs
-from .test_data import write_images
-from .test_search import complete, main
+from .helpers import complete, main, write_images
 
 
 def test_infeasible_architectures_are_never_trained_and_marked_for_the_sampler(tmp_path: Path) -> None:
@@ -67,7 +65,7 @@ def test_cheapest_cost_is_a_lower_bound_of_the_space() -> None:
         least = cheapest_cost(space, ctx)
         from nas import count_cost
 
-        costs = [count_cost(s) for s in sample_specs(space, 40, ctx, seed=3)]
+        costs = [count_cost(s) for s in random_specs(space, ctx, 40, seed=3)]
         assert least.flops <= min(c.flops for c in costs) and least.params <= min(c.params for c in costs)
 
 

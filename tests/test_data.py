@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets as tvd
-from PIL import Image
 
 from nas.data import check_dataset_name, holdout_split, load_dataset
+
+from .helpers import write_images
 
 
 def test_digits_splits_are_fixed_disjoint_and_normalised(digits) -> None:
@@ -31,15 +32,6 @@ def test_holdout_split_is_stratified_disjoint_and_complete() -> None:
     assert not set(keep) & set(hold) and len(keep) + len(hold) == len(labels)
     assert np.bincount(labels[hold]).tolist() == [10, 6]  # a one-image class stays in training
     assert np.array_equal(holdout_split(labels, 0.2)[1], hold)
-
-
-def write_images(root: Path, classes: dict[str, int], size: int = 20) -> None:
-    rng = np.random.default_rng(0)
-    for c, (name, n) in enumerate(classes.items()):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            img = rng.integers(0, 60, (size, size + 4, 3), dtype=np.uint8) + np.uint8(60 * c)
-            Image.fromarray(img).save(root / name / f"{i}.png")
 
 
 def test_folder_dataset_single_tree_is_split_deterministically(tmp_path: Path) -> None:

@@ -11,13 +11,12 @@ import pytest
 import torch
 
 from nas import ArchSpec, build_model, count_cost
+from nas.cli import parse_size
 from nas.codegen import module_source
 from nas.export import main as export_main
-from nas.front import feasible_front, knee, pareto_front, parse_size, pick
+from nas.front import feasible_front, knee, pareto_front, pick
 from nas.references import REFERENCES
-from search_spaces import SpaceContext
-
-from .conftest import sample_specs
+from search_spaces import SpaceContext, random_specs
 
 # Run in a fresh interpreter that refuses to import anything of ours or of Optuna's.
 CHECKER = r"""
@@ -54,8 +53,8 @@ def run_isolated(files: list[Path]) -> dict:
 
 
 def test_exported_code_matches_build_model_in_a_process_without_nas(tmp_path: Path) -> None:
-    specs = sample_specs("mixed", 20, SpaceContext(3, 10, (16, 24, 32)), seed=5)
-    specs += sample_specs("mixed", 10, SpaceContext(1, 10, (8, 12, 16)), seed=6)
+    specs = random_specs("mixed", SpaceContext(3, 10, (16, 24, 32)), 20, seed=5)
+    specs += random_specs("mixed", SpaceContext(1, 10, (8, 12, 16)), 10, seed=6)
     specs += list(REFERENCES.values())
     files, expected = [], {}
     for i, spec in enumerate(specs):

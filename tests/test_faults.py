@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,29 +16,10 @@ from optuna.trial import TrialState
 import search_spaces
 from nas.proxy import ProxyConfig, TrainingDiverged, train_and_evaluate
 from nas.search import main as search_main
+from nas.storage import make_storage
 from search_spaces import mixed
 
-from .test_proxy import SMALL
-from .test_search import complete, main
-
-
-def trials(storage: str, name: str = "digits-mixed") -> list:
-    try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials()
-    except KeyError:  # not created yet
-        return []
-
-
-def start_search(storage: str, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "nas.search", "--storage", storage, *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+from .helpers import SMALL, complete, main, start_search, trials, wait_for
 
 
 @pytest.mark.slow
@@ -75,7 +54,12 @@ def test_worker_killed_hard_is_detected_by_heartbeat_and_rerun(tmp_path: Path) -
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     args = ["--budget", "3", "--epochs", "6", "--heartbeat", "1"]
     proc = start_search(storage, *args)
-    wait_for(lambda: len(trials(storage)) >= 2 and trials(storage)[-1].state == TrialState.RUNNING)
+
+    def training() -> bool:  # the state to kill in: RUNNING with its parameters written (they are, before training)
+        now = trials(storage)
+        return len(now) >= 2 and now[-1].state == TrialState.RUNNING and bool(now[-1].params)
+
+    wait_for(training)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = trials(storage)[-1]
@@ -91,6 +75,23 @@ def test_worker_killed_hard_is_detected_by_heartbeat_and_rerun(tmp_path: Path) -
     assert retried and retried[0].state == TrialState.COMPLETE
     assert retried[0].params == killed.params  # the same architecture ran again
     assert len(complete(storage)) == 3
+
+
+def test_trial_killed_before_its_parameters_were_written_is_retried_with_a_new_architecture(tmp_path: Path) -> None:
+    """A worker that died inside the batched write of a trial's parameters left a RUNNING trial
+    with no parameters: nothing was trained, so its retry samples afresh and the search goes on."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "1", "--epochs", "1", "--storage", storage, "--heartbeat", "1"]) == 0
+    study = optuna.load_study(study_name="digits-mixed", storage=make_storage(storage, heartbeat_interval=1))
+    killed = study.ask()  # as the dead worker left it: RUNNING, one heartbeat, no parameters
+    study._storage.record_heartbeat(killed._trial_id)
+    time.sleep(2.5)  # longer than the grace period (2 x heartbeat)
+    assert main(["--budget", "2", "--epochs", "1", "--storage", storage, "--heartbeat", "1"]) == 0
+    after = trials(storage)
+    assert after[killed.number].state == TrialState.FAIL
+    retried = [t for t in after if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
+    assert retried and retried[0].state == TrialState.COMPLETE and retried[0].params
+    assert len(complete(storage)) == 2
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas import ArchSpec
 from nas.proxy import ProxyConfig, augment, resolve_device, train_and_evaluate
 
-SMALL = ArchSpec.from_string(
-    "12px w1.0 in1 cls10 relu | stem:16 k3 s1 p1 bn1 | dwsep:24x1 s2 | shuffle:32x1 s2 | head:0 linear d0.0"
-)
+from .helpers import SMALL
 
 
 def test_proxy_learns_digits_well_above_chance(digits) -> None:

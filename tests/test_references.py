@@ -10,9 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from nas import build_model, count_cost
 from nas.cost import count_model_flops
 from nas.references import REFERENCES
-from search_spaces import SpaceContext
-
-from .conftest import sample_specs
+from search_spaces import SpaceContext, random_specs
 
 TORCHVISION = {
     "squeezenet1_0": (tvm.squeezenet1_0, tvm.SqueezeNet1_0_Weights, 1_248_424),
@@ -60,7 +58,7 @@ def test_mobilenet_v1_matches_the_paper() -> None:
 
 def test_thop_agrees_with_flop_counter_on_searched_specs() -> None:
     ctx = SpaceContext(in_chs=3, num_classes=10, resolutions=(16, 24, 32))
-    for spec in sample_specs("mixed", 25, ctx, seed=1):
+    for spec in random_specs("mixed", ctx, 25, seed=1):
         assert count_cost(spec).flops == flop_counter_macs(build_model(spec), spec.in_chs, spec.resolution)
 
 

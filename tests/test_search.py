@@ -12,24 +12,12 @@ from optuna.trial import TrialState
 
 from nas import ArchSpec, count_cost
 from nas.proxy import ProxyConfig
-from nas.search import main as search_main
 from nas.storage import default_artifact_dir
-from nas.study import RECIPE_ATTR, study_proxy
+from nas.study import SETTINGS_ATTR, study_proxy, study_settings
+
+from .helpers import complete, main
 
 USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
-
-
-def main(argv: list[str]) -> int:
-    """The CLI's exit code, whether it returns it or exits with it."""
-    try:
-        return search_main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
-def complete(storage: str, name: str = "digits-mixed") -> list:
-    study = optuna.load_study(study_name=name, storage=storage)
-    return study.get_trials(states=(TrialState.COMPLETE,))
 
 
 def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) -> None:
@@ -43,8 +31,8 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study.metric_names == ["accuracy", "flops", "params"]
-    settings = {k: study.user_attrs[k] for k in ("dataset", "space", "epochs")}
-    assert settings == {"dataset": "digits", "space": "mixed", "epochs": 1}
+    settings = study_settings(study)
+    assert (settings.dataset, settings.space, settings.epochs) == ("digits", "mixed", 1)
     for trial in first:
         assert set(trial.user_attrs) >= USER_ATTRS
         spec = ArchSpec.from_string(trial.user_attrs["arch"])
@@ -87,7 +75,7 @@ def test_rerun_without_epochs_takes_the_studys_own(tmp_path: Path) -> None:
     meta = next(m for m in get_all_artifact_meta(resumed, storage=study._storage) if m.filename.endswith(".py"))
     with FileSystemArtifactStore(str(default_artifact_dir(storage))).open_reader(meta.artifact_id) as f:
         assert "proxy training of 1 epochs" in f.read().decode()
-    assert study.user_attrs["epochs"] == 1
+    assert study_settings(study).epochs == 1
 
 
 def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> None:
@@ -96,7 +84,8 @@ def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study_proxy(study) == ProxyConfig(epochs=1)
     # a recipe that cannot train: the resumed trial must use it (and fail), not today's defaults
-    study.set_user_attr(RECIPE_ATTR, {**study.user_attrs[RECIPE_ATTR], "lr": 1e12})
+    stored = study.user_attrs[SETTINGS_ATTR]
+    study.set_user_attr(SETTINGS_ATTR, {**stored, "recipe": {**stored["recipe"], "lr": 1e12}})
     assert main(["--budget", "2", "--storage", storage, "--max-failures", "1"]) == 1
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 1 and "TrainingDiverged" in failed[0].user_attrs["fail_reason"]

@@ -4,9 +4,7 @@ import pytest
 import torch
 
 from nas import build_model
-from search_spaces import SPACES, SpaceContext, get_space
-
-from .conftest import sample_specs
+from search_spaces import SPACES, SpaceContext, get_space, random_specs
 
 DIGITS = SpaceContext(in_chs=1, num_classes=10, resolutions=(8, 12, 16))
 CIFAR = SpaceContext(in_chs=3, num_classes=100, resolutions=(16, 24, 32))
@@ -14,7 +12,7 @@ CIFAR = SpaceContext(in_chs=3, num_classes=100, resolutions=(16, 24, 32))
 
 @pytest.mark.parametrize("ctx", [DIGITS, CIFAR], ids=["digits", "cifar"])
 def test_every_sampled_spec_of_the_default_space_builds_and_runs(ctx: SpaceContext) -> None:
-    specs = sample_specs("mixed", 200, ctx)
+    specs = random_specs("mixed", ctx, 200)
     families = set()
     for spec in specs:
         families |= {s.block for s in spec.stages}
@@ -32,7 +30,7 @@ def test_every_sampled_spec_of_the_default_space_builds_and_runs(ctx: SpaceConte
     ("space", "families"), [("squeezenet", {"fire"}), ("mobilenet", {"dwsep", "ir"}), ("shufflenet", {"shuffle"})]
 )
 def test_single_family_spaces_stay_in_their_family(space: str, families: set) -> None:
-    for spec in sample_specs(space, 30, DIGITS):
+    for spec in random_specs(space, DIGITS, 30):
         assert {s.block for s in spec.stages} <= families
         assert build_model(spec)(torch.randn(1, 1, spec.resolution, spec.resolution)).shape == (1, 10)
 

@@ -1,0 +1,48 @@
+"""What the four entry points share: argparse helpers and the default paths.
+
+Kept free of torch and Optuna imports, so an entry point that only needs a parser (the
+dashboard) does not load the search stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+STUDIES_DIR = "studies"  # default home of databases, artifacts, reports and exports
+DEFAULT_STORAGE = f"sqlite:///{STUDIES_DIR}/nas.db"
+DEFAULT_DATA_DIR = f"{STUDIES_DIR}/data"  # torchvision datasets are read from / downloaded to here
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (no usage block) and exits with 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_size(text: str) -> int:
+    """'50M' -> 50_000_000; K, M and G suffixes (any case), plain numbers too."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text)
+    if not m:
+        raise ValueError(f"expected a size such as 1.5M, 300K or 2G, got {text!r}")
+    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

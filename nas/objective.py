@@ -1,0 +1,144 @@
+"""The Optuna objective: sample an ArchSpec, cost it, train it by proxy, record what it is."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.arch import ArchSpec
+from nas.codegen import trial_module_source
+from nas.cost import Cost, count_cost
+from nas.data import Dataset
+from nas.proxy import ProxyConfig, train_and_evaluate
+from nas.storage import batched_writes
+from search_spaces import SampleFn, SpaceContext
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Architectures over a limit are recorded infeasible and never trained."""
+
+    max_flops: int | None = None
+    max_params: int | None = None
+
+    def constraints(self, cost: Cost) -> dict[str, float]:
+        """Optuna constraint values: > 0 means over the limit."""
+        limits = {"flops": (cost.flops, self.max_flops), "params": (cost.params, self.max_params)}
+        return {f"{k}_over_limit": float(value - limit) for k, (value, limit) in limits.items() if limit is not None}
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The training seed of trial ``number`` of a search run with ``seed``."""
+    return seed * 1_000_003 + number
+
+
+class Objective:
+    """Sample an ArchSpec, cost it, train it by proxy; return (accuracy, flops, params).
+
+    Infeasible architectures are recorded through ``trial.set_constraint`` and never trained; an
+    architecture already evaluated in the study (same digest) reuses the stored result.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample: SampleFn,
+        data: Dataset,
+        dataset_name: str,
+        device: torch.device,
+        proxy: ProxyConfig,
+        limits: Limits,
+        seed: int,
+        artifact_dir: str | Path,
+        versions: dict[str, str],
+    ) -> None:
+        self.sample = sample
+        self.data = data
+        self.dataset_name = dataset_name  # as the user named it (--dataset), for the exported docstring
+        self.ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
+        self.device = device
+        self.proxy = proxy
+        self.limits = limits
+        self.seed = seed
+        self.versions = versions
+        Path(artifact_dir).mkdir(parents=True, exist_ok=True)
+        self.artifacts = FileSystemArtifactStore(str(artifact_dir))
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, int, int]:
+        try:
+            return self.evaluate(trial)
+        except BaseException as exc:  # recorded with the failed trial; optimize(catch=...) goes on
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason[:500])
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # e.g. after an out-of-memory: give the next trial a clean slate
+            raise
+
+    def evaluate(self, trial: optuna.Trial) -> tuple[float, int, int]:
+        # Parameters and attrs are written in one transaction per block, not one each (bench/overhead.py).
+        # A worker killed inside this block leaves a trial without parameters: nothing was trained,
+        # and its heartbeat retry samples a new architecture. Killed later, the retry re-runs the
+        # same parameters.
+        with batched_writes(trial):
+            spec: ArchSpec = self.sample(trial, self.ctx)
+            cost = count_cost(spec)
+            seed = trial_seed(self.seed, trial.number)
+            digest = spec.digest()
+            # Dataset and epochs are study settings, FLOPs and params the objective values: a
+            # trial records only what is its own.
+            for key, value in {
+                "arch": spec.to_string(),  # exact: ArchSpec.from_string reads it back
+                "digest": digest,
+                "device": str(self.device),
+                "seed": seed,
+                "versions": self.versions,
+            }.items():
+                trial.set_user_attr(key, value)
+            constraints = self.limits.constraints(cost)
+            for key, value in constraints.items():
+                trial.set_constraint(key, value)
+            if any(v > 0 for v in constraints.values()):
+                trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
+                return 0.0, cost.flops, cost.params
+
+            twin = evaluated_twin(trial.study, digest)
+            if twin is not None:
+                trial.set_user_attr("duplicate_of", twin.number)
+                trial.set_user_attr("seed", twin.user_attrs.get("seed"))
+                return twin.values[0], cost.flops, cost.params
+
+        result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
+        with batched_writes(trial):
+            trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
+            trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
+            self.upload_artifacts(trial, spec, result.accuracy, cost)
+        return result.accuracy, cost.flops, cost.params
+
+    def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, cost: Cost) -> None:
+        """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
+        name = f"trial{trial.number}"
+        source = trial_module_source(
+            spec, study_name=trial.study.study_name, number=trial.number, accuracy=accuracy, flops=cost.flops,
+            params=cost.params, epochs=self.proxy.epochs, dataset=self.dataset_name, mean=self.data.mean,
+            std=self.data.std, name=name,
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            for suffix, text in ((".json", spec.to_json(indent=2)), (".py", source)):
+                path = Path(tmp) / f"{name}{suffix}"
+                path.write_text(text)
+                upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
+
+
+def evaluated_twin(study: optuna.Study, digest: str) -> FrozenTrial | None:
+    """A trial that already trained this very network (first one, if several). Read fresh:
+    a parallel worker may have trained it a moment ago."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
+            return t
+    return None

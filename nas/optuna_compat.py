@@ -1,0 +1,81 @@
+"""The Optuna API we use that is private or marked experimental, in one place.
+
+Batched trial writes (``nas.storage``) and the sampler's one-read snapshot (``nas.sampler``)
+reach into Optuna's internals. Everything they touch is named here, and ``check()`` (run by the
+test suite) fails loudly, naming the Optuna version, when an upgrade moves any of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._rdb import models as rdb_models
+from optuna.storages._rdb.storage import _create_scoped_session
+
+__all__ = ["check", "quiet_experimental", "rdb_models", "scoped_session", "trial_id", "trial_storage"]
+
+# RDBStorage methods that ``nas.storage.BatchingRDBStorage`` overrides or calls.
+RDB_METHODS = ("_set_trial_param", "_set_trial_param_without_commit", "_set_trial_attr_without_commit")
+RDB_MODELS = ("TrialUserAttributeModel", "TrialSystemAttributeModel")
+
+
+@contextlib.contextmanager
+def quiet_experimental() -> Iterator[None]:
+    """Silence ``ExperimentalWarning`` for features that are experimental in name only
+    (multivariate TPE, heartbeats, metric names, hypervolume plots)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def scoped_session(storage: RDBStorage, ignore_integrity_error: bool = False) -> contextlib.AbstractContextManager:
+    """A session that commits at the end of the block, or rolls back and raises on an error."""
+    return _create_scoped_session(storage.scoped_session, ignore_integrity_error)
+
+
+def trial_storage(trial: optuna.Trial) -> BaseStorage:
+    """The storage a live trial writes to, with Optuna's cache layer unwrapped."""
+    storage = trial.study._storage
+    return getattr(storage, "_backend", storage)
+
+
+def trial_id(trial: optuna.Trial) -> int:
+    """The trial's id in the storage (not its number within the study)."""
+    return trial._trial_id
+
+
+def check() -> None:
+    """Raise RuntimeError naming what is missing, if this Optuna lacks an internal we rely on."""
+    missing = [f"RDBStorage.{m}" for m in RDB_METHODS if not callable(getattr(RDBStorage, m, None))]
+    missing += [f"optuna.storages._rdb.models.{m}" for m in RDB_MODELS if not hasattr(rdb_models, m)]
+    missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        trial = optuna.create_study(storage=optuna.storages.InMemoryStorage()).ask()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    probes: dict[str, Any] = {
+        "Trial._trial_id": lambda: isinstance(trial_id(trial), int),
+        "Trial.study._storage": lambda: isinstance(trial_storage(trial), BaseStorage),
+        "_CachedStorage._backend": lambda: isinstance(
+            getattr(optuna.storages._CachedStorage(RDBStorage("sqlite://")), "_backend", None), RDBStorage
+        ),
+    }
+    for name, probe in probes.items():
+        try:
+            ok = probe()
+        except (AttributeError, TypeError):
+            ok = False
+        if not ok:
+            missing.append(name)
+    if missing:
+        raise RuntimeError(
+            f"optuna {optuna.__version__} lacks internals lightweight NAS relies on: {', '.join(missing)}; "
+            "pin the Optuna version in pyproject.toml or update nas/optuna_compat.py"
+        )

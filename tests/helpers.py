@@ -1,0 +1,64 @@
+"""What several test files share: running the search CLI, reading a study back, small networks
+and image folders made on the spot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from PIL import Image
+
+from nas import ArchSpec
+from nas.search import main as search_main
+
+# A tiny digits network: trains in well under a second.
+SMALL = ArchSpec.from_string(
+    "12px w1.0 in1 cls10 relu | stem:16 k3 s1 p1 bn1 | dwsep:24x1 s2 | shuffle:32x1 s2 | head:0 linear d0.0"
+)
+
+
+def main(argv: list[str]) -> int:
+    """The search CLI's exit code, whether it returns it or exits with it."""
+    try:
+        return search_main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def trials(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials()
+    except KeyError:  # not created yet
+        return []
+
+
+def complete(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
+    return [t for t in trials(storage, name) if t.state == TrialState.COMPLETE]
+
+
+def start_search(storage: str, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "nas.search", "--storage", storage, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def write_images(root: Path, classes: dict[str, int], size: int = 20) -> None:
+    """An image-folder tree: ``n`` random PNGs per class, each class a different brightness."""
+    rng = np.random.default_rng(0)
+    for c, (name, n) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img = rng.integers(0, 60, (size, size + 4, 3), dtype=np.uint8) + np.uint8(60 * c)
+            Image.fromarray(img).save(root / name / f"{i}.png")
