@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas.blocks import BLOCKS, OPTIONS, channel_shuffle
+from nas.blocks import BLOCKS, OPTIONS, block_options, channel_shuffle
 
 
 @pytest.mark.parametrize("name", sorted(BLOCKS))
@@ -27,6 +27,17 @@ def test_every_block_forward_backward(name: str, in_chs: int, out_chs: int, stri
 def test_every_block_accepts_its_declared_options(name: str) -> None:
     block = BLOCKS[name](8, 8, 1, act="relu6", **OPTIONS[name])
     assert block(torch.randn(1, 8, 4, 4)).shape == (1, 8, 4, 4)
+
+
+def test_options_are_read_off_the_constructor() -> None:
+    """OPTIONS cannot drift from the constructors: it is their keyword-only defaults (act aside)."""
+
+    class Probe(torch.nn.Module):
+        def __init__(self, in_chs: int, out_chs: int, stride: int = 1, *, kernel_size: int = 5, act: str = "relu"):
+            super().__init__()
+
+    assert block_options(Probe) == {"kernel_size": 5}
+    assert OPTIONS["ir"] == {"exp_ratio": 6.0, "kernel_size": 3}
 
 
 @pytest.mark.parametrize(

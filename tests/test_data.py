@@ -106,6 +106,35 @@ def test_cifar10_read_from_data_dir(tmp_path: Path, monkeypatch) -> None:
     assert len(data.test_x) == 30 and len(data.train_x) + len(data.val_x) == 100
 
 
+def test_svhn_read_from_data_dir(tmp_path: Path, monkeypatch) -> None:
+    """SVHN names its splits (split="train"/"test", not train=True) and ships MATLAB files."""
+    from scipy.io import savemat
+
+    root = tmp_path / "svhn"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    split_list = {}
+    for split, n in (("train", 30), ("test", 12)):
+        path = root / f"{split}_32x32.mat"
+        # SVHN's layout: X is (32, 32, 3, N); labels 1..10, where 10 stands for the digit 0
+        savemat(
+            path, {"X": rng.integers(0, 255, (32, 32, 3, n), dtype=np.uint8), "y": (np.arange(n) % 10 + 1)[:, None]}
+        )
+        split_list[split] = ["file:///nowhere", path.name, hashlib.md5(path.read_bytes()).hexdigest()]
+    monkeypatch.setattr(tvd.SVHN, "split_list", split_list)  # torchvision checks the real files' checksums
+    data = load_dataset("svhn", tmp_path, download=False)
+    assert data.in_chs == 3 and data.native_resolution == 32 and not data.hflip and data.num_classes == 10
+    assert len(data.test_x) == 12 and len(data.train_x) + len(data.val_x) == 30
+    assert set(data.test_y.tolist()) == set(range(10))
+
+
+def test_folder_with_a_file_that_is_not_an_image_is_a_clear_error(tmp_path: Path) -> None:
+    write_images(tmp_path / "set", {"a": 4, "b": 4})
+    (tmp_path / "set" / "a" / "notes.jpg").write_text("not a picture")
+    with pytest.raises(ValueError, match="notes.jpg is not a readable image"):
+        load_dataset(f"folder:{tmp_path / 'set'}")
+
+
 def test_missing_torchvision_set_without_download_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CIFAR10 is not in .*downloads are off"):
         load_dataset("cifar10", tmp_path, download=False)

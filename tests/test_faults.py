@@ -85,7 +85,7 @@ def test_trial_killed_before_its_parameters_were_written_is_retried_with_a_new_a
     study = optuna.load_study(study_name="digits-mixed", storage=make_storage(storage, heartbeat_interval=1))
     killed = study.ask()  # as the dead worker left it: RUNNING, one heartbeat, no parameters
     study._storage.record_heartbeat(killed._trial_id)
-    time.sleep(2.5)  # longer than the grace period (2 x heartbeat)
+    time.sleep(4)  # longer than the grace period (2 x heartbeat), with SQLite timestamps in whole seconds
     assert main(["--budget", "2", "--epochs", "1", "--storage", storage, "--heartbeat", "1"]) == 0
     after = trials(storage)
     assert after[killed.number].state == TrialState.FAIL

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import optuna
@@ -15,7 +15,7 @@ from nas.proxy import ProxyConfig
 from nas.storage import default_artifact_dir
 from nas.study import SETTINGS_ATTR, study_proxy, study_settings
 
-from .helpers import complete, main
+from .helpers import complete, main, write_images
 
 USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
@@ -89,6 +89,45 @@ def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> 
     assert main(["--budget", "2", "--storage", storage, "--max-failures", "1"]) == 1
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 1 and "TrainingDiverged" in failed[0].user_attrs["fail_reason"]
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "random"])
+def test_other_samplers_run_a_search(tmp_path: Path, sampler: str) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "3", "--epochs", "1", "--storage", storage, "--sampler", sampler]) == 0
+    done = complete(storage)
+    assert len(done) == 3 and len({t.user_attrs["digest"] for t in done}) >= 2
+    assert study_settings(optuna.load_study(study_name="digits-mixed", storage=storage)).sampler == sampler
+
+
+def test_study_made_before_settings_were_one_attr_resumes(tmp_path: Path) -> None:
+    """A study as the previous release stored it: one attr per setting, recipe and normalisation apart."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    study = optuna.create_study(
+        storage=storage, study_name="digits-mixed", directions=["maximize", "minimize", "minimize"]
+    )
+    study.set_metric_names(["accuracy", "flops", "params"])
+    recipe = {k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"}
+    for key, value in {"proxy_recipe": {**recipe, "lr": 0.3}, "dataset": "digits", "space": "mixed", "epochs": 1,
+                       "sampler": "tpe", "seed": 0, "command": "python -m nas.search"}.items():  # fmt: skip
+        study.set_user_attr(key, value)
+    settings = study_settings(study)
+    assert (settings.dataset, settings.epochs, settings.proxy.lr, settings.mean) == ("digits", 1, 0.3, None)
+    assert main(["--budget", "1", "--storage", storage]) == 0  # resumes with the study's own epochs
+    assert main(["--budget", "2", "--storage", storage, "--epochs", "2"]) == 2  # and refuses others
+    resumed = study_settings(optuna.load_study(study_name="digits-mixed", storage=storage))
+    assert resumed.proxy.lr == 0.3 and resumed.mean is not None  # normalisation recorded for exports
+    assert SETTINGS_ATTR not in study.user_attrs and len(complete(storage)) == 1
+
+
+def test_folder_with_an_unreadable_image_stops_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "photos", {"cat": 4, "dog": 4})
+    (tmp_path / "photos" / "dog" / "broken.png").write_bytes(b"\x89PNG truncated")
+    storage = f"sqlite:///{tmp_path / 'out' / 'nas.db'}"
+    assert main(["--budget", "1", "--storage", storage, "--dataset", f"folder:{tmp_path / 'photos'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "broken.png is not a readable image" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_study_made_before_the_recipe_was_stored_keeps_lr_0_4(tmp_path: Path) -> None:

@@ -1,0 +1,115 @@
+"""The study storage on every backend we support: SQLite files and a real PostgreSQL server.
+
+Parametrized the way Optuna parametrizes its own storage tests: each test runs once per backend.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+
+from nas import optuna_compat
+from nas.storage import BatchingRDBStorage, batched_writes, load_existing_study, make_storage
+
+from .postgres import postgres_server
+
+_names = count()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nas.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def new_study(url: str) -> optuna.Study:
+    return optuna.create_study(storage=make_storage(url), study_name=f"s{next(_names)}", directions=["maximize"] * 3)
+
+
+def test_batched_writes_land_together_when_the_block_ends(storage_url: str) -> None:
+    study = new_study(storage_url)
+    trial = study.ask()
+    assert isinstance(optuna_compat.trial_storage(trial), BatchingRDBStorage)
+    reader = make_storage(storage_url)  # another connection, as another worker would read
+    trial_id = optuna_compat.trial_id(trial)
+    with batched_writes(trial):
+        trial.suggest_int("depth", 1, 3)
+        trial.set_user_attr("arch", "x")
+        trial.set_constraint("flops_over_limit", -1.0)
+        seen = reader.get_trial(trial_id)
+        assert seen.params == {} and seen.user_attrs == {}  # held back
+    seen = reader.get_trial(trial_id)
+    assert set(seen.params) == {"depth"} and seen.user_attrs == {"arch": "x"}
+    assert seen.system_attrs  # the constraint
+
+
+def test_batched_writes_are_kept_when_the_block_raises(storage_url: str) -> None:
+    study = new_study(storage_url)
+    trial = study.ask()
+    with pytest.raises(RuntimeError), batched_writes(trial):
+        trial.suggest_categorical("op", ["ir", "fire"])
+        trial.set_user_attr("arch", "y")
+        raise RuntimeError("a bug after sampling")
+    seen = make_storage(storage_url).get_trial(optuna_compat.trial_id(trial))
+    assert set(seen.params) == {"op"} and seen.user_attrs == {"arch": "y"}
+
+
+def test_writes_outside_a_batch_commit_at_once(storage_url: str) -> None:
+    study = new_study(storage_url)
+    trial = study.ask()
+    trial.set_user_attr("k", 1)
+    assert make_storage(storage_url).get_trial(optuna_compat.trial_id(trial)).user_attrs == {"k": 1}
+
+
+def test_existing_study_loads_by_name_or_alone(storage_url: str) -> None:
+    study = new_study(storage_url)
+    assert load_existing_study(storage_url, study.study_name).study_name == study.study_name
+    with pytest.raises(ValueError, match="no study 'nope'"):
+        load_existing_study(storage_url, "nope")
+
+
+def test_sqlite_pragma_is_set_on_the_storage_engine_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    storage = make_storage(url)
+    with storage.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    other = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'other.db'}")  # someone else's engine
+    with other.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: SQLite's default, untouched
+    with sqlite3.connect(tmp_path / "nas.db") as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_optuna_internals_are_where_we_expect_them() -> None:
+    optuna_compat.check()
+
+
+def test_a_missing_internal_fails_loudly_naming_the_optuna_version(monkeypatch) -> None:
+    """What an upgrade that renames a private method looks like."""
+    monkeypatch.delattr(optuna.storages.RDBStorage, "_set_trial_attr_without_commit")
+    with pytest.raises(RuntimeError, match=rf"optuna {optuna.__version__} lacks .*_set_trial_attr_without_commit"):
+        optuna_compat.check()
+
+
+def test_dashboard_entry_point_loads_neither_torch_nor_the_search_stack() -> None:
+    code = (
+        "import sys, nas.dashboard; print(sorted(m for m in ('torch', 'nas.study', 'nas.search') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
