@@ -13,21 +13,18 @@ the mean TPE curve reaches random search's mean final hypervolume, as a share of
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hypervolume import REFERENCE_POINT, hypervolume_history  # noqa: E402
-
-from nas.study import SearchConfig, run_search  # noqa: E402
+from nas.hypervolume import REFERENCE_POINT, hypervolume_history
+from nas.study import SearchConfig, run_search
 
 
 def curve(sampler: str, seed: int, budget: int, epochs: int, folder: Path) -> np.ndarray:
-    config = SearchConfig(budget=budget, epochs=epochs, sampler=sampler, seed=seed, device="cpu",
+    config = SearchConfig(budget=budget, epochs=epochs, sampler=sampler, seed=seed, device="cpu", refine=0,
                           storage=f"sqlite:///{folder / f'{sampler}-{seed}.db'}")  # fmt: skip
     study = run_search(config)
     history = hypervolume_history(study.get_trials())

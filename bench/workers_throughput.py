@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 def trials_per_minute(workers: int, budget: int, epochs: int, folder: Path) -> tuple[float, int, float]:
     storage = f"sqlite:///{folder / f'workers{workers}.db'}"
     cmd = [sys.executable, "-m", "nas.search", "--budget", str(budget), "--epochs", str(epochs), "--storage",
-           storage, "--workers", str(workers), "--sampler", "random"]  # fmt: skip
+           storage, "--workers", str(workers), "--sampler", "random", "--refine", "0"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     seconds = time.perf_counter() - start

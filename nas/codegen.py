@@ -80,12 +80,17 @@ def trial_module_source(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     name: str,
+    seeds: int = 1,
+    interval: tuple[float, float] | None = None,
 ) -> str:
-    """``module_source`` with a docstring that says where the architecture came from."""
+    """``module_source`` with a docstring that says where the architecture came from, and on what
+    evidence its accuracy rests (epochs, seeds, 95% interval)."""
+    runs = f"mean of {seeds} seeds" if seeds > 1 else "one seed"
+    spread = f", 95% interval {interval[0]:.4f}..{interval[1]:.4f}" if interval else ""
     doc = (
         f"{study_name} trial {number}, exported by lightweight NAS.\n\n"
         f"arch:      {spec.to_string()}\n"
-        f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset})\n"
+        f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset}, {runs}{spread})\n"
         f"FLOPs:     {flops:,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
         f"params:    {params:,}\n"
         f"study:     {study_name}\n"

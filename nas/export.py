@@ -22,10 +22,11 @@ from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineError
 from nas.codegen import trial_module_source
 from nas.cost import human
 from nas.data import load_dataset
-from nas.front import RULES, pick
+from nas.fidelity import best_evidence
+from nas.front import RULES, accuracy_text, pick
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
+from nas.settings import study_settings
 from nas.storage import load_existing_study
-from nas.study import study_settings
 
 
 @dataclass
@@ -47,20 +48,29 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     spec = ArchSpec.from_string(trial.user_attrs["arch"])
     acc, flops, params = trial.values
     settings = study_settings(study)
+    attrs = trial.user_attrs
+    interval = (attrs["accuracy_low"], attrs["accuracy_high"]) if "accuracy_low" in attrs else None
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
-        epochs=settings.epochs, dataset=settings.dataset, name=name,
+        epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
         mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
+        seeds=attrs.get("seeds", 1), interval=interval,
     )  # fmt: skip
 
 
 def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
-    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not trials:
+    """Trial ``number``, standing for its network's best evidence (mean accuracy over its seeds at
+    the most epochs it reached) where the study has more than that one run of it."""
+    trials = study.get_trials(deepcopy=False)
+    found = [t for t in trials if t.number == number]
+    if not found:
         raise ValueError(f"study {study.study_name!r} has no trial {number}")
-    if trials[0].state != TrialState.COMPLETE or "arch" not in trials[0].user_attrs:
-        raise ValueError(f"trial {number} of study {study.study_name!r} did not finish ({trials[0].state.name})")
-    return trials[0]
+    if found[0].state != TrialState.COMPLETE or "arch" not in found[0].user_attrs:
+        raise ValueError(f"trial {number} of study {study.study_name!r} did not finish ({found[0].state.name})")
+    settings = study_settings(study)
+    digest = found[0].user_attrs.get("digest")
+    evidence = best_evidence(trials, default_epochs=settings.epochs, val_size=settings.val_size)
+    return next((t for t in evidence if t.user_attrs.get("digest") == digest), found[0])
 
 
 def require(module: str, extra: str) -> None:
@@ -176,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 study, args.pick, max_flops=args.max_flops, max_params=args.max_params, min_accuracy=args.min_accuracy
             )
         acc, flops, params = trial.values
-        print(f"trial {trial.number}: accuracy {acc:.4f}, {human(flops)} FLOPs, {human(params)} params")
+        print(f"trial {trial.number}: accuracy {accuracy_text(trial)}, {human(flops)} FLOPs, {human(params)} params")
         print(f"  {trial.user_attrs['arch']}")
         out_dir = Path(args.out_dir) if args.out_dir else study_dir(study) / "exports"
         export(

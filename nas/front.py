@@ -1,4 +1,5 @@
-"""The feasible Pareto front of a study: the front itself, its table, and rules to pick a trial from it."""
+"""The feasible Pareto front of a study, by each network's best evidence (``nas.fidelity``): the
+front itself, its table, and rules to pick a network from it."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.cost import human
+from nas.fidelity import best_evidence, is_feasible, tied_with, top_rung_only
+from nas.settings import StudySettings
 
 RULES = ("max-accuracy", "knee", "min-flops")
 
 
-def is_feasible(trial: FrozenTrial) -> bool:
-    """A trial with Optuna constraints is feasible when every constraint value is <= 0."""
-    return all(c <= 0 for c in trial.constraints.values())
+__all__ = ["RULES", "feasible_front", "front_table", "is_feasible", "knee", "pareto_front", "pick", "study_evidence"]
+
+
+def study_evidence(study: optuna.Study) -> list[FrozenTrial]:
+    """One trial per feasible network measured at the top rung, standing for its best evidence:
+    accuracy the mean over its seeds there, with its interval (see ``nas.fidelity.best_evidence``)."""
+    settings = StudySettings.of(study)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if settings is None:  # not made by nas.search: single-fidelity trials, epochs unknown
+        return top_rung_only(best_evidence(trials, default_epochs=0, val_size=None))
+    return top_rung_only(best_evidence(trials, default_epochs=settings.epochs, val_size=settings.val_size))
 
 
 def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
-    """Pareto-optimal feasible trials of ``study`` (see ``pareto_front``)."""
-    return pareto_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    """Pareto-optimal feasible networks of ``study`` by their best evidence (see ``pareto_front``)."""
+    return pareto_front(study_evidence(study))
 
 
 def pareto_front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
@@ -46,13 +57,28 @@ def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
     return acc_a >= acc_b and fl_a <= fl_b and pa_a <= pa_b and (acc_a, fl_a, pa_a) != (acc_b, fl_b, pa_b)
 
 
+def accuracy_text(trial: FrozenTrial) -> str:
+    """'0.9521 (0.9410..0.9632, 10 ep x 3 seeds)': the accuracy and the evidence behind it."""
+    attrs = trial.user_attrs
+    if "accuracy_low" not in attrs:
+        return f"{trial.values[0]:.4f}"
+    return (
+        f"{trial.values[0]:.4f} ({attrs['accuracy_low']:.4f}..{attrs['accuracy_high']:.4f}, "
+        f"{attrs['epochs']} ep x {attrs['seeds']} seed{'s' if attrs['seeds'] > 1 else ''})"
+    )
+
+
 def front_table(trials: list[FrozenTrial]) -> str:
-    """A plain-text table of trials: number, accuracy, FLOPs, params, arch."""
-    lines = [f"{'trial':>5}  {'accuracy':>8}  {'FLOPs':>7}  {'params':>7}  arch"]
-    for t in trials:
-        acc, flops, params = t.values
-        lines.append(f"{t.number:>5}  {acc:>8.4f}  {human(flops):>7}  {human(params):>7}  {t.user_attrs['arch']}")
-    return "\n".join(lines)
+    """A plain-text table of front members: number, accuracy with its 95% interval and evidence,
+    FLOPs, params, the members it is tied with (overlapping intervals), arch."""
+    ties = tied_with(trials)
+    rows = [(str(t.number), accuracy_text(t), human(t.values[1]), human(t.values[2]),
+             ",".join(map(str, ties[t.number])) or "-", t.user_attrs["arch"]) for t in trials]  # fmt: skip
+    header = ("trial", "accuracy (95% interval, evidence)", "FLOPs", "params", "tied with", "arch")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    return "\n".join(
+        "  ".join([*(cell.rjust(w) for cell, w in zip(r[:5], widths, strict=True)), r[5]]) for r in [header, *rows]
+    )
 
 
 def knee(trials: list[FrozenTrial]) -> FrozenTrial:

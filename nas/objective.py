@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -15,6 +15,7 @@ from nas.arch import ArchSpec
 from nas.codegen import trial_module_source
 from nas.cost import Cost, count_cost
 from nas.data import Dataset
+from nas.fidelity import PROMOTED_FROM_ATTR, counts_toward_budget, done_by_another, rung_of
 from nas.proxy import ProxyConfig, train_and_evaluate
 from nas.storage import batched_writes
 from search_spaces import SampleFn, SpaceContext
@@ -42,7 +43,10 @@ class Objective:
     """Sample an ArchSpec, cost it, train it by proxy; return (accuracy, flops, params).
 
     Infeasible architectures are recorded through ``trial.set_constraint`` and never trained; an
-    architecture already evaluated in the study (same digest) reuses the stored result.
+    architecture already evaluated in the study (same digest) reuses the stored result. A trial
+    enqueued by ``nas.fidelity`` (a promotion or a re-scoring run) carries its rung and replicate in
+    its user attrs, re-samples the same architecture from its fixed parameters and trains it with
+    that rung's epochs and its own seed; one that another worker already ran is pruned, untrained.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Objective:
         dataset_name: str,
         device: torch.device,
         proxy: ProxyConfig,
+        rungs: tuple[int, ...],
         limits: Limits,
         seed: int,
         artifact_dir: str | Path,
@@ -64,6 +69,8 @@ class Objective:
         self.ctx = SpaceContext(data.in_chs, data.num_classes, data.resolutions)
         self.device = device
         self.proxy = proxy
+        self.rungs = rungs  # proxy epochs per rung; a trial's ``rung`` user attr picks one
+        self.new_networks = True  # False once the budget is met: only enqueued trials run
         self.limits = limits
         self.seed = seed
         self.versions = versions
@@ -81,6 +88,9 @@ class Objective:
             raise
 
     def evaluate(self, trial: optuna.Trial) -> tuple[float, int, int]:
+        enqueued = trial.user_attrs  # read once: rung, replicate, promoted_from of an enqueued trial
+        if not self.new_networks and PROMOTED_FROM_ATTR not in enqueued:
+            raise optuna.TrialPruned("the budget of new networks is met (another worker took the queued trial)")
         # Parameters and attrs are written in one transaction per block, not one each (bench/overhead.py).
         # A worker killed inside this block leaves a trial without parameters: nothing was trained,
         # and its heartbeat retry samples a new architecture. Killed later, the retry re-runs the
@@ -107,25 +117,47 @@ class Objective:
                 trial.set_user_attr("infeasible", True)  # accuracy 0.0 below: not measured
                 return 0.0, cost.flops, cost.params
 
-            twin = evaluated_twin(trial.study, digest)
-            if twin is not None:
-                trial.set_user_attr("duplicate_of", twin.number)
-                trial.set_user_attr("seed", twin.user_attrs.get("seed"))
-                return twin.values[0], cost.flops, cost.params
+            rung = int(enqueued.get("rung", 0))
+            trial.set_user_attr("epochs", self.rungs[rung])
+            if PROMOTED_FROM_ATTR in enqueued:
+                key = (digest, rung, int(enqueued.get("replicate", 0)))
+                other = done_by_another(trial.study.get_trials(deepcopy=False), trial.number, key)
+                if other is not None:
+                    raise optuna.TrialPruned(f"trial {other.number} already ran this promotion")
+            else:
+                twin = evaluated_twin(trial.study, digest)
+                if twin is not None:
+                    trial.set_user_attr("duplicate_of", twin.number)
+                    trial.set_user_attr("seed", twin.user_attrs.get("seed"))
+                    return twin.values[0], cost.flops, cost.params
 
-        result = train_and_evaluate(spec, self.data, self.proxy, device=self.device, seed=seed)
+        proxy = replace(self.proxy, epochs=self.rungs[rung])
+        result = train_and_evaluate(spec, self.data, proxy, device=self.device, seed=seed)
         with batched_writes(trial):
+            if rung > 0:  # every rung's accuracy of this network on its latest run (the dashboard shows it)
+                trial.set_user_attr(
+                    "accuracy_by_rung", self.accuracy_by_rung(trial.study, digest, rung, result.accuracy)
+                )
             trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
             trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
             self.upload_artifacts(trial, spec, result.accuracy, cost)
         return result.accuracy, cost.flops, cost.params
+
+    def accuracy_by_rung(self, study: optuna.Study, digest: str, rung: int, accuracy: float) -> dict[str, list[float]]:
+        """'<epochs> epochs' -> the accuracies of this network's runs at that rung, this one included."""
+        runs: dict[str, list[float]] = {}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
+                runs.setdefault(f"{self.rungs[rung_of(t)]} epochs", []).append(t.values[0])
+        runs.setdefault(f"{self.rungs[rung]} epochs", []).append(accuracy)
+        return runs
 
     def upload_artifacts(self, trial: optuna.Trial, spec: ArchSpec, accuracy: float, cost: Cost) -> None:
         """Attach the ArchSpec JSON and the standalone module to the trial (downloadable in the dashboard)."""
         name = f"trial{trial.number}"
         source = trial_module_source(
             spec, study_name=trial.study.study_name, number=trial.number, accuracy=accuracy, flops=cost.flops,
-            params=cost.params, epochs=self.proxy.epochs, dataset=self.dataset_name, mean=self.data.mean,
+            params=cost.params, epochs=self.rungs[rung_of(trial)], dataset=self.dataset_name, mean=self.data.mean,
             std=self.data.std, name=name,
         )  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
@@ -136,9 +168,9 @@ class Objective:
 
 
 def evaluated_twin(study: optuna.Study, digest: str) -> FrozenTrial | None:
-    """A trial that already trained this very network (first one, if several). Read fresh:
-    a parallel worker may have trained it a moment ago."""
+    """A trial that already trained this very network as a new one (rung 0; first one, if
+    several). Read fresh: a parallel worker may have trained it a moment ago."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs:
+        if t.user_attrs.get("digest") == digest and "duplicate_of" not in t.user_attrs and counts_toward_budget(t):
             return t
     return None

@@ -15,7 +15,7 @@ from nas.cost import count_cost
 from nas.data import load_dataset
 from nas.proxy import resolve_device, train_and_evaluate
 from nas.references import REFERENCES, adapt
-from nas.study import study_settings
+from nas.settings import study_settings
 
 CACHE_ATTR = "reference_scores"  # study user attr: "<digest>-e<epochs>" -> score of a reference
 DEFAULT_WIDTHS = (0.5, 1.0)  # the ends of the search spaces' width multipliers

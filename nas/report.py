@@ -18,69 +18,84 @@ import optuna_dashboard
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.arch import ArchSpec
 from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser
 from nas.cost import human
-from nas.front import feasible_front, front_table, is_feasible
-from nas.optuna_compat import quiet_experimental
+from nas.fidelity import replicate_of, tied_with
+from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front
+from nas.hypervolume import LOG_FLOPS, LOG_PARAMS, hypervolume, hypervolume_history
 from nas.reference_scores import DEFAULT_WIDTHS, score_references
 from nas.references import REFERENCES
+from nas.settings import StudySettings
 from nas.storage import load_existing_study
-from nas.study import StudySettings
+
+RUNG_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # fewest epochs lightest
+FRONT_STYLE = {"color": "#d62728", "size": 10, "line": {"width": 1, "color": "black"}}
 
 
 def _hover(t: FrozenTrial, where: str) -> str:
     acc, flops, params = t.values
     return (
-        f"trial {t.number}<br>accuracy {acc:.4f}<br>{human(flops)} FLOPs, {human(params)} params<br>"
+        f"trial {t.number}<br>accuracy {accuracy_text(t)}<br>{human(flops)} FLOPs, {human(params)} params<br>"
         f"{html.escape(t.user_attrs.get('arch', ''))}<br>python -m nas.export{where} --trial {t.number}"
     )
 
 
+def reference_failed(reference: dict) -> bool:
+    """A reference that did not learn (no better than 1.5 x chance) is shown as failed, not plotted."""
+    return reference["accuracy"] <= 1.5 / ArchSpec.from_string(reference["arch"]).num_classes
+
+
+def _error_bars(front: list[FrozenTrial]) -> dict:
+    return {
+        "type": "data", "symmetric": False, "color": "#d62728",
+        "array": [t.user_attrs.get("accuracy_high", t.values[0]) - t.values[0] for t in front],
+        "arrayminus": [t.values[0] - t.user_attrs.get("accuracy_low", t.values[0]) for t in front],
+    }  # fmt: skip
+
+
 def figures(study: optuna.Study, references: list[dict], where: str = "") -> dict[str, go.Figure]:
-    """The report's figures, keyed by a short id."""
+    """The report's figures, keyed by a short id. Every run is drawn, coloured by its epochs (rung);
+    the front is read off each network's best evidence (mean over seeds at its top rung, with a 95%
+    interval), drawn over the front of the first runs alone."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    runs = [t for t in complete if is_feasible(t) and "duplicate_of" not in t.user_attrs]
     front = feasible_front(study)
-    on_front = {t.number for t in front}
-    groups = {
-        "trials": [t for t in complete if is_feasible(t) and t.number not in on_front],
-        "infeasible": [t for t in complete if not is_feasible(t)],
-        "Pareto front": front,
-    }
-    style = {
-        "trials": {"color": "#7aa6d8", "size": 7, "opacity": 0.7},
-        "infeasible": {"color": "#bbbbbb", "size": 6, "symbol": "x"},
-        "Pareto front": {"color": "#d62728", "size": 10, "line": {"width": 1, "color": "black"}},
-    }
+    top_epochs = max((t.user_attrs["epochs"] for t in front), default=None)
+    first_runs = [t for t in runs if t.user_attrs.get("epochs", top_epochs) == top_epochs and replicate_of(t) == 0]
+    raw_front = pareto_front(first_runs)
+    by_epochs: dict[int | None, list[FrozenTrial]] = {}
+    for t in runs:
+        by_epochs.setdefault(t.user_attrs.get("epochs"), []).append(t)
+    plotted = [r for r in references if not reference_failed(r)]
     figs: dict[str, go.Figure] = {}
     for key, axis, index in (("accuracy_vs_flops", "FLOPs (MACs)", 1), ("accuracy_vs_params", "parameters", 2)):
         fig = go.Figure()
-        for name, trials in groups.items():
-            trials = sorted(trials, key=lambda t: t.values[index])
+        for i, (epochs, trials) in enumerate(sorted(by_epochs.items(), key=lambda kv: kv[0] or 0)):
+            colour = RUNG_COLOURS[min(i, len(RUNG_COLOURS) - 1)] if len(by_epochs) > 1 else "#7aa6d8"
+            fig.add_trace(_scatter(trials, index, where, f"runs at {epochs} epochs" if epochs else "trials",
+                                   "markers", {"color": colour, "size": 7, "opacity": 0.7}))  # fmt: skip
+        infeasible = [t for t in complete if not is_feasible(t)]
+        fig.add_trace(_scatter(infeasible, index, where, "infeasible", "markers",
+                               {"color": "#bbbbbb", "size": 6, "symbol": "x"}))  # fmt: skip
+        if {t.number for t in raw_front} != {t.number for t in front} or any(t.user_attrs["seeds"] > 1 for t in front):
+            fig.add_trace(_scatter(raw_front, index, where, "front of first runs", "lines",
+                                   {"color": "#999999"}, dash="dot"))  # fmt: skip
+        bars = _error_bars(sorted(front, key=lambda t: t.values[index]))
+        fig.add_trace(_scatter(front, index, where, "Pareto front (mean of seeds, 95% interval)", "lines+markers",
+                               FRONT_STYLE, error_y=bars))  # fmt: skip
+        if plotted:
             fig.add_trace(
                 go.Scatter(
-                    x=[t.values[index] for t in trials],
-                    y=[t.values[0] for t in trials],
-                    name=name,
-                    mode="lines+markers" if name == "Pareto front" else "markers",
-                    marker=style[name],
-                    line={"shape": "hv", "color": "#d62728"},
-                    customdata=[t.number for t in trials],
-                    hovertext=[_hover(t, where) for t in trials],
-                    hoverinfo="text",
-                )  # fmt: skip
-            )
-        if references:
-            fig.add_trace(
-                go.Scatter(
-                    x=[r["flops" if index == 1 else "params"] for r in references],
-                    y=[r["accuracy"] for r in references],
+                    x=[r["flops" if index == 1 else "params"] for r in plotted],
+                    y=[r["accuracy"] for r in plotted],
                     name="reference networks",
                     mode="markers+text",
-                    text=[r["name"] for r in references],
+                    text=[r["name"] for r in plotted],
                     textposition="top center",
                     marker={"symbol": "diamond", "size": 11, "color": "black"},
                     hovertext=[
-                        f"{r['name']}<br>accuracy {r['accuracy']:.4f}<br>{html.escape(r['arch'])}" for r in references
+                        f"{r['name']}<br>accuracy {r['accuracy']:.4f}<br>{html.escape(r['arch'])}" for r in plotted
                     ],
                     hoverinfo="text",
                 )  # fmt: skip
@@ -92,7 +107,11 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
         figs[key] = fig
 
     fig = go.Figure()
-    for name, trials in groups.items():
+    on_front = {t.number for t in front}
+    for name, trials, marker in (
+        ("runs", [t for t in runs if t.number not in on_front], {"color": "#7aa6d8", "size": 4, "opacity": 0.7}),
+        ("Pareto front", front, {**FRONT_STYLE, "size": 6}),
+    ):
         fig.add_trace(
             go.Scatter3d(
                 x=[t.values[1] for t in trials],
@@ -100,20 +119,20 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
                 z=[t.values[0] for t in trials],
                 mode="markers",
                 name=name,
-                marker={**style[name], "size": 4 if name != "Pareto front" else 6},
+                marker=marker,
                 hovertext=[_hover(t, where) for t in trials],
                 hoverinfo="text",
             )  # fmt: skip
         )
-    if references:
+    if plotted:
         fig.add_trace(
             go.Scatter3d(
-                x=[r["flops"] for r in references],
-                y=[r["params"] for r in references],
-                z=[r["accuracy"] for r in references],
+                x=[r["flops"] for r in plotted],
+                y=[r["params"] for r in plotted],
+                z=[r["accuracy"] for r in plotted],
                 mode="markers+text",
                 name="reference networks",
-                text=[r["name"] for r in references],
+                text=[r["name"] for r in plotted],
                 marker={"symbol": "diamond", "size": 5, "color": "black"},
             )  # fmt: skip
         )
@@ -124,28 +143,46 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
     )  # fmt: skip
     figs["pareto_3d"] = fig
 
-    if complete:
-        # Hypervolume against (accuracy 0, 1.1 x the largest FLOPs and params seen).
-        reference_point = [
-            0.0,
-            round(1.1 * max(t.values[1] for t in complete)),
-            round(1.1 * max(t.values[2] for t in complete)),
-        ]
-        with quiet_experimental():  # "experimental" since Optuna 3.3
-            fig = optuna.visualization.plot_hypervolume_history(study, reference_point)
-        fig.update_layout(title=f"{study.study_name}: hypervolume over trials (reference point {reference_point})")
+    if first_runs:
+        history = hypervolume_history(sorted(first_runs, key=lambda t: t.number))
+        fig = go.Figure(go.Scatter(x=[t.number for t in sorted(first_runs, key=lambda t: t.number)], y=history,
+                                   mode="lines+markers", name="first runs at the top rung"))  # fmt: skip
+        refined = hypervolume(front)
+        fig.add_hline(y=refined, line_dash="dash", line_color="#d62728", annotation_text=f"refined front {refined:.4f}")
+        fig.update_layout(
+            title=f"{study.study_name}: hypervolume over trials (normalised axes: 1 - accuracy, log FLOPs "
+            f"{LOG_FLOPS}, log params {LOG_PARAMS}; reference point (1, 1, 1))",
+            xaxis={"title": "trial"}, yaxis={"title": "hypervolume"}, template="plotly_white",
+        )  # fmt: skip
         figs["hypervolume"] = fig
     return figs
 
 
+def _scatter(trials: list[FrozenTrial], index: int, where: str, name: str, mode: str, marker: dict, *,
+             dash: str | None = None, error_y: dict | None = None) -> go.Scatter:  # fmt: skip
+    trials = sorted(trials, key=lambda t: t.values[index])
+    return go.Scatter(
+        x=[t.values[index] for t in trials], y=[t.values[0] for t in trials], name=name, mode=mode, marker=marker,
+        line={"shape": "hv", "color": marker["color"], "dash": dash}, error_y=error_y,
+        customdata=[t.number for t in trials], hovertext=[_hover(t, where) for t in trials], hoverinfo="text",
+    )  # fmt: skip
+
+
 def front_html(front: list[FrozenTrial]) -> str:
+    ties = tied_with(front)
     rows = "".join(
-        f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{human(t.values[1])}</td>"
-        f"<td>{human(t.values[2])}</td><td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
+        f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td>"
+        f"<td>{t.user_attrs.get('accuracy_low', t.values[0]):.4f}.."
+        f"{t.user_attrs.get('accuracy_high', t.values[0]):.4f}</td>"
+        f"<td>{t.user_attrs.get('epochs', '?')} x {t.user_attrs.get('seeds', 1)}</td>"
+        f"<td>{', '.join(map(str, ties[t.number])) or '-'}</td>"
+        f"<td>{human(t.values[1])}</td><td>{human(t.values[2])}</td>"
+        f"<td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
         for t in front
     )
     return (
-        "<table><thead><tr><th>trial</th><th>accuracy</th><th>FLOPs</th><th>params</th><th>arch</th></tr></thead>"
+        "<table><thead><tr><th>trial</th><th>accuracy (mean)</th><th>95% interval</th><th>epochs x seeds</th>"
+        "<th>tied with</th><th>FLOPs</th><th>params</th><th>arch</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 
@@ -161,7 +198,8 @@ def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dic
     )
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     refs = "".join(
-        f"<li>{html.escape(r['name'])}: accuracy {r['accuracy']:.4f}, {human(r['flops'])} FLOPs, "
+        f"<li>{html.escape(r['name'])}: accuracy {r['accuracy']:.4f}"
+        f"{' <b>(failed to learn: not plotted)</b>' if reference_failed(r) else ''}, {human(r['flops'])} FLOPs, "
         f"{human(r['params'])} params</li>"
         for r in references
     )
@@ -174,6 +212,9 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:last-child{{t
 <p>{n_complete} finished trials; {summary}. Objectives: accuracy (up), flops (multiply-accumulates, down),
 params (down).</p>
 <h2>Pareto front (feasible)</h2>
+<p>Accuracy is each network's mean over its seeds at the most epochs it was trained for, with a 95%
+interval (seed spread and the validation split's size). Members whose intervals overlap are tied:
+the data do not order them.</p>
 {front_html(feasible_front(study))}
 <h2>Reference networks (same proxy trainer)</h2>
 <ul>{refs or "<li>none scored</li>"}</ul>

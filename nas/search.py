@@ -14,10 +14,12 @@ from collections.abc import Sequence
 
 import optuna
 import torch
+from optuna.trial import TrialState
 from tqdm import tqdm
 
 from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, OneLineErrorParser, positive_int, size_arg
 from nas.data import DATASETS
+from nas.fidelity import counts_toward_budget, replicate_of
 from nas.front import feasible_front, front_table, pareto_front
 from nas.parallel import (
     default_workers,
@@ -47,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"proxy training epochs (default: the study's own when resuming, else {ProxyConfig.epochs})",
     )
+    p.add_argument(
+        "--min-epochs",
+        type=positive_int,
+        default=None,
+        help="multi-fidelity: epochs of the lowest rung (default: --epochs, a single rung; resuming: the study's)",
+    )
+    p.add_argument("--eta", type=positive_int, default=None, help="multi-fidelity: top 1/eta of a rung go up (3)")
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=2,
+        help="once the budget is met, train the top-rung front and its near neighbours with this many more seeds",
+    )
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study database")
     p.add_argument("--study-name", default=None, help="default: <dataset>-<space>")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
@@ -73,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset=args.dataset,
             space=args.space,
             epochs=args.epochs,
+            min_epochs=args.min_epochs,
+            eta=args.eta,
+            refine=args.refine,
             storage=args.storage,
             study_name=args.study_name,
             sampler=args.sampler,
@@ -142,8 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = (
         f" ({total - config.budget} beyond the budget: in flight when it was reached)" if total > config.budget else ""
     )
-    print(f"\n{total} finished trials in study {study.study_name!r}{extra} ({elapsed / 60:.1f} min this run)")
-    print("Pareto front (accuracy up, FLOPs down, params down):")
+    runs = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not counts_toward_budget(t)]
+    promoted = sum(replicate_of(t) == 0 for t in runs)
+    more = f"; plus {promoted} promotions and {len(runs) - promoted} re-scoring runs" if runs else ""
+    print(f"\n{total} finished trials in study {study.study_name!r}{extra}{more} ({elapsed / 60:.1f} min this run)")
+    print("Pareto front (accuracy up, FLOPs down, params down), by each network's best evidence:")
     print(front_table(feasible_front(study)))
     where = f" --storage {config.storage} --study-name {study.study_name}"
     print("\nNext:")

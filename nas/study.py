@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -20,11 +21,20 @@ import nas
 from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE
 from nas.cost import human
 from nas.data import Dataset, check_dataset_name, load_dataset
-from nas.front import is_feasible
+from nas.fidelity import (
+    counts_toward_budget,
+    due_promotions,
+    due_refinements,
+    is_feasible,
+    promotion_attrs,
+    rung_epochs,
+    rung_of,
+)
 from nas.objective import Limits, Objective
 from nas.optuna_compat import quiet_experimental
 from nas.proxy import ProxyConfig, resolve_device
 from nas.sampler import SAMPLERS, make_sampler, sampler_seed
+from nas.settings import SETTINGS_ATTR, StudySettings, study_settings
 from nas.storage import default_artifact_dir, make_storage
 from search_spaces import SpaceContext, cheapest_cost, get_space
 
@@ -32,12 +42,7 @@ METRICS = ["accuracy", "flops", "params"]
 DIRECTIONS = ["maximize", "minimize", "minimize"]
 # Settings a study is created with; rerunning it with different ones would mix incomparable trials.
 STUDY_KEYS = ("dataset", "space", "epochs")
-# All settings are one study attr, written in one transaction: a second worker sees all or none.
-SETTINGS_ATTR = "settings"
-# Studies made before SETTINGS_ATTR kept each setting as an attr of its own and the recipe in
-# "proxy_recipe"; those made before the recipe was stored trained with the defaults of then.
-LEGACY_RECIPE_ATTR = "proxy_recipe"
-RECIPE_BEFORE_STORED = {"lr": 0.4}
+DEFAULT_ETA = 3
 
 
 @dataclass
@@ -48,6 +53,11 @@ class SearchConfig:
     # Proxy training epochs per trial. None: the study's own when resuming (so the same command
     # resumes a study made under an older default), ProxyConfig.epochs for a new study.
     epochs: int | None = None
+    # Multi-fidelity: rungs from min_epochs up to epochs (the top rung), eta x the epochs each;
+    # None: the study's own (a new study: min_epochs = epochs, one rung, single fidelity).
+    min_epochs: int | None = None
+    eta: int | None = None  # the top 1/eta of a rung are promoted (default DEFAULT_ETA)
+    refine: int = 2  # once the budget is met: extra seeds for the top-rung front and its band
     storage: str = DEFAULT_STORAGE  # any SQLAlchemy URL
     study_name: str | None = None  # default: "<dataset>-<space>"
     sampler: str = "tpe"
@@ -63,6 +73,8 @@ class SearchConfig:
     command: list[str] = field(default_factory=list)  # recorded in the study for the record
 
     def __post_init__(self) -> None:
+        if self.refine < 0:
+            raise ValueError(f"--refine must be >= 0, got {self.refine}")
         if self.budget < 1:
             raise ValueError(f"budget must be a positive number of trials, got {self.budget}")
         if (self.epochs is not None and self.epochs < 1) or self.max_failures < 1 or self.heartbeat < 1:
@@ -86,45 +98,6 @@ class SearchConfig:
         return Limits(max_flops=self.max_flops, max_params=self.max_params)
 
 
-@dataclass(frozen=True)
-class StudySettings:
-    """What a study was created with; stored with it as one attr (``SETTINGS_ATTR``)."""
-
-    dataset: str
-    space: str
-    epochs: int  # proxy epochs
-    recipe: dict  # the rest of the proxy trainer's config: a resumed study trains with its own
-    sampler: str = "tpe"
-    seed: int = 0
-    mean: tuple[float, ...] | None = None  # what exported models normalise their inputs with
-    std: tuple[float, ...] | None = None
-    command: str = ""
-
-    @property
-    def proxy(self) -> ProxyConfig:
-        return ProxyConfig(epochs=self.epochs, **self.recipe)
-
-    @classmethod
-    def of(cls, study: optuna.Study) -> StudySettings | None:
-        """The study's settings, also from a study stored before they were one attr; None if
-        the study has none (new, or not made by nas.search)."""
-        attrs = study.user_attrs  # one storage read
-        if SETTINGS_ATTR in attrs:
-            stored = dict(attrs[SETTINGS_ATTR])
-        elif "epochs" in attrs:
-            stored = {k: attrs[k] for k in ("dataset", "space", "epochs", "sampler", "seed", "command") if k in attrs}
-            stored |= {k: attrs[k] for k in ("mean", "std") if k in attrs}
-            stored["recipe"] = attrs.get(LEGACY_RECIPE_ATTR, RECIPE_BEFORE_STORED)
-            stored.setdefault("dataset", "?")
-            stored.setdefault("space", "?")
-        else:
-            return None
-        for key in ("mean", "std"):
-            if stored.get(key) is not None:
-                stored[key] = tuple(stored[key])
-        return cls(**stored)
-
-
 def library_versions() -> dict[str, str]:
     return {
         "nas": nas.__version__,
@@ -134,7 +107,7 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def study_note(config: SearchConfig, epochs: int) -> str:
+def study_note(config: SearchConfig, settings: StudySettings) -> str:
     """The markdown note optuna-dashboard shows on the study page."""
     limits = ", ".join(
         f"{k} <= {human(v)}" for k, v in (("flops", config.max_flops), ("params", config.max_params)) if v
@@ -145,9 +118,14 @@ def study_note(config: SearchConfig, epochs: int) -> str:
         f"(multiply-accumulates, down), **params** (down).\n\n"
         f"| setting | value |\n|---|---|\n"
         f"| dataset | `{config.dataset}` |\n| space | `{config.space}` |\n"
-        f"| proxy epochs | {epochs} |\n| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n"
+        f"| proxy epochs (per rung) | {', '.join(map(str, settings.rungs))} (eta {settings.eta}) |\n"
+        f"| re-scoring seeds | {config.refine} more for the top-rung front |\n"
+        f"| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n"
         f"| constraints | {limits or 'none'} |\n\n"
         f"Command:\n\n```\n{' '.join(config.command) or 'python -m nas.search'}\n```\n\n"
+        "Each trial is one run of one network: user attrs `rung`, `epochs`, `replicate` (re-scoring runs) and, "
+        "on promoted runs, `accuracy_by_rung`. Optuna's own Pareto plot mixes rungs; the report's plots "
+        "(below, under Plots) read the front off each network's best evidence.\n\n"
         "Each trial carries its ArchSpec JSON and a standalone PyTorch module as artifacts; "
         "`python -m nas.export --trial N` also retrains and exports weights / ONNX."
     )
@@ -173,36 +151,35 @@ def open_study(config: SearchConfig, data: Dataset, worker: int = 0) -> tuple[op
     settings = StudySettings.of(study)
     if settings is None:
         # Workers that start together on a new study may both get here: they write the same settings.
+        epochs = config.epochs or ProxyConfig.epochs
+        eta = config.eta or DEFAULT_ETA
         settings = StudySettings(
-            dataset=config.dataset, space=config.space, epochs=config.epochs or ProxyConfig.epochs,
+            dataset=config.dataset, space=config.space, epochs=epochs,
             recipe={k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"}, sampler=config.sampler,
             seed=config.seed, mean=data.mean, std=data.std, command=" ".join(config.command),
+            rungs=rung_epochs(epochs, config.min_epochs or epochs, eta), eta=eta, val_size=len(data.val_y),
         )  # fmt: skip
         with quiet_experimental():
             study.set_metric_names(METRICS)
         study.set_user_attr(SETTINGS_ATTR, asdict(settings))
-        optuna_dashboard.save_note(study, study_note(config, settings.epochs))
+        optuna_dashboard.save_note(study, study_note(config, settings))
         return study, settings
     wanted = {k: getattr(config, k) for k in STUDY_KEYS}
     stored = {k: getattr(settings, k) for k in STUDY_KEYS}
+    if config.min_epochs is not None or config.eta is not None:  # asked for rungs: they must be the study's
+        stored |= {"rungs": settings.rungs}
+        wanted |= {"rungs": rung_epochs(settings.epochs, config.min_epochs or settings.rungs[0],
+                                        config.eta or settings.eta or DEFAULT_ETA)}  # fmt: skip
     if clash := {k: v for k, v in wanted.items() if v is not None and v != stored[k]}:
         raise ValueError(
             f"study {config.study_name!r} was created with {stored}, not {clash}; "
             "rerun with those settings or pick another --study-name"
         )
-    if settings.mean is None:  # a study stored before the normalisation was recorded
-        study.set_user_attr("mean", list(data.mean))
-        study.set_user_attr("std", list(data.std))
-        settings = replace(settings, mean=data.mean, std=data.std)
+    if settings.mean is None or settings.val_size is None:  # a study from before these were recorded
+        for key, value in {"mean": list(data.mean), "std": list(data.std), "val_size": len(data.val_y)}.items():
+            study.set_user_attr(key, value)
+        settings = replace(settings, mean=data.mean, std=data.std, val_size=len(data.val_y))
     return study, settings
-
-
-def study_settings(study: optuna.Study) -> StudySettings:
-    """The settings of a study made by nas.search; ValueError for any other study."""
-    settings = StudySettings.of(study)
-    if settings is None:
-        raise ValueError(f"study {study.study_name!r} was not made by nas.search (it has no proxy settings)")
-    return settings
 
 
 def study_proxy(study: optuna.Study) -> ProxyConfig:
@@ -211,8 +188,13 @@ def study_proxy(study: optuna.Study) -> ProxyConfig:
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that count toward the budget: complete and feasible."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
+    """Trials that count toward the budget: new networks' first runs, complete and feasible
+    (promotions and re-scoring runs come on top)."""
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if is_feasible(t) and counts_toward_budget(t)
+    ]
 
 
 class SearchFailed(RuntimeError):
@@ -251,14 +233,19 @@ def run_search(
     done = finished(study)
     if on_start is not None:
         on_start(study, len(done))
-    if len(done) >= config.budget:
-        return study
     data = data.to(device)
     torch.manual_seed(config.seed)
     # torch.optim imports torch._dynamo when it builds its first optimizer (~1 s): a start-up
     # cost, paid here rather than inside the first trial.
     importlib.import_module("torch._dynamo")
     streak = 0
+    rungs, eta = settings.rungs, settings.eta or DEFAULT_ETA
+
+    def enqueue_promotions(study: optuna.Study) -> int:
+        due = due_promotions(study.get_trials(deepcopy=False), len(rungs), eta) if len(rungs) > 1 else []
+        for run in due:
+            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
+        return len(due)
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
         nonlocal streak
@@ -272,13 +259,33 @@ def run_search(
                 f"{streak} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}); "
                 "finished trials are kept"
             )
+        enqueue_promotions(study)
         if len(done) >= config.budget:
             study.stop()
 
     objective = Objective(
         sample=get_space(config.space), data=data, dataset_name=config.dataset, device=device,
         proxy=settings.proxy,  # the study's own epochs and recipe, whatever the defaults are now
-        limits=config.limits, seed=config.seed, artifact_dir=config.artifact_dir, versions=library_versions(),
+        rungs=rungs, limits=config.limits, seed=config.seed, artifact_dir=config.artifact_dir,
+        versions=library_versions(),
     )  # fmt: skip
-    study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
-    return study
+    if len(done) < config.budget:
+        enqueue_promotions(study)  # any left undone by an interrupted run
+        study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+    # The budget of new networks is met: run the promotions still due, wait for other workers'
+    # trials (they may promote more), then re-score the top-rung front with more seeds.
+    objective.new_networks = False
+    while True:
+        with quiet_experimental():
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed (and re-queued)
+        queued = enqueue_promotions(study)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if queued or TrialState.WAITING in states:
+            study.optimize(objective, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+        elif TrialState.RUNNING in states:
+            time.sleep(1)
+        elif refinements := due_refinements(study.get_trials(deepcopy=False), len(rungs) - 1, config.refine):
+            for run, replicate in refinements:
+                study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, len(rungs) - 1, replicate))
+        else:
+            return study

@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 from PIL import Image
 
 from nas import ArchSpec
+from nas.fidelity import counts_toward_budget
 from nas.search import main as search_main
 
 # A tiny digits network: trains in well under a second.
@@ -39,7 +40,8 @@ def trials(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
 
 
 def complete(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
-    return [t for t in trials(storage, name) if t.state == TrialState.COMPLETE]
+    """The finished trials that count toward the budget (not promotions, not re-scoring runs)."""
+    return [t for t in trials(storage, name) if t.state == TrialState.COMPLETE and counts_toward_budget(t)]
 
 
 def start_search(storage: str, *extra: str) -> subprocess.Popen:

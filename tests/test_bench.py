@@ -25,6 +25,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("sampler_efficiency.py", ["--budget", "3", "--epochs", "1", "--seeds", "0", "--samplers", "tpe", "random"],
          ["baseline: random search", "figure  : tpe"]),
         ("overhead.py", ["--budget", "3"], ["figure  : overhead share", "flatness"]),
+        ("front_quality.py", ["--seeds", "0", "--budget", "3", "--epochs", "2", "--min-epochs", "1", "--eta", "2",
+                              "--refine", "1", "--long-epochs", "1", "--per-class", "12", "--cache", ""],
+         ["long-run HV", "hv_long", "noise ceiling"]),
+        ("default_search_time.py", ["--budget", "2"], ["baseline (no re-scoring", "ratio"]),
     ],
 )  # fmt: skip
 def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:

@@ -8,6 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas import count_cost
+from nas.front import feasible_front
 from nas.references import REFERENCES, adapt
 from nas.report import main as report_main
 from nas.report import write_report
@@ -34,8 +35,11 @@ def test_report_holds_the_studys_data_and_the_references(report) -> None:
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         assert f"trial {trial.number}<br>accuracy {trial.values[0]:.4f}" in text  # hover text per trial
         assert json.dumps(trial.values[0]) in text  # the plotted value itself
-    for t in study.best_trials:
-        assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td>" in text  # Pareto table
+    front = feasible_front(study)
+    for t in front:  # Pareto table: the mean over seeds and its interval
+        low, high = t.user_attrs["accuracy_low"], t.user_attrs["accuracy_high"]
+        assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{low:.4f}..{high:.4f}</td>" in text
+    assert any(t.user_attrs["seeds"] == 3 for t in front)  # re-scored with the default 2 more seeds
     assert "shufflenet_v2_x0_5 x0.25" in text and "squeezenet1_1 x0.25" in text
     assert "hypervolume" in text
 
@@ -68,6 +72,9 @@ def test_report_renders_in_a_real_browser_without_console_errors(report) -> None
         page.goto(out.as_uri(), wait_until="load")
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
         assert page.locator(".js-plotly-plot").count() == 4
+        # the front's 95% intervals are drawn as error bars (one per member, in both 2-D plots)
+        assert page.locator("#accuracy_vs_flops g.errorbar").count() >= 1
+        assert page.locator("#accuracy_vs_flops g.errorbar path").count() >= 1
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         assert page.console_errors == [], page.console_errors

@@ -12,8 +12,9 @@ from optuna.trial import TrialState
 
 from nas import ArchSpec, count_cost
 from nas.proxy import ProxyConfig
+from nas.settings import SETTINGS_ATTR, study_settings
 from nas.storage import default_artifact_dir
-from nas.study import SETTINGS_ATTR, study_proxy, study_settings
+from nas.study import study_proxy
 
 from .helpers import complete, main, write_images
 

@@ -1,8 +1,9 @@
-"""Normalised hypervolume of a study's (accuracy, FLOPs, params) front, trial by trial.
+"""Normalised hypervolume of (accuracy, FLOPs, params) fronts, for the report and the benchmarks.
 
 Objectives are mapped to [0, 1], all minimised: 1 - accuracy; log10(FLOPs) and log10(params)
-scaled between fixed bounds (below: the digits spaces' range, with margin). The reference point
-is (1, 1, 1): the worst corner. Optuna computes the hypervolume (plot_hypervolume_history).
+scaled between fixed bounds (the search spaces' range, with margin; values beyond are clipped).
+The reference point is (1, 1, 1): the worst corner. A figure in these units reads the same on
+every study, unlike raw FLOPs x params volumes. Optuna computes the hypervolume.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def _scale(value: float, bounds: tuple[float, float]) -> float:
 def normalised(trial: FrozenTrial) -> list[float]:
     acc, flops, params = trial.values
     return [1.0 - acc, _scale(flops, LOG_FLOPS), _scale(params, LOG_PARAMS)]
+
+
+def hypervolume(trials: list[FrozenTrial]) -> float:
+    """Of the feasible complete trials, as one set (e.g. a front)."""
+    history = hypervolume_history(trials)
+    return history[-1] if history else 0.0
 
 
 def hypervolume_history(trials: list[FrozenTrial]) -> list[float]:
