@@ -26,9 +26,11 @@ def test_infeasible_architectures_are_never_trained_and_marked_for_the_sampler(t
     for t in infeasible:
         assert t.user_attrs["infeasible"] and "train_seconds" not in t.user_attrs  # never trained
         assert t.values[1] > 150_000
-    assert len(feasible) == 4 and all(t.values[1] <= 150_000 and "train_seconds" in t.user_attrs for t in feasible)
+    assert all(t.values[1] <= 150_000 and "train_seconds" in t.user_attrs for t in feasible)
+    # the budget counts new feasible networks (re-scoring runs come on top)
+    assert len([t for t in complete(storage) if t.constraints["flops_over_limit"] <= 0]) == 4
     front = feasible_front(study)
-    assert front and all(t in feasible for t in front)
+    assert front and {t.number for t in front} <= {t.number for t in feasible}
     assert pick(study, "max-accuracy").values[1] <= 150_000
 
 
