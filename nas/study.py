@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -75,6 +74,10 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.refine < 0:
             raise ValueError(f"--refine must be >= 0, got {self.refine}")
+        if self.eta is not None and self.eta < 2:
+            raise ValueError(f"--eta must be at least 2, got {self.eta}")
+        if self.min_epochs is not None and self.epochs is not None and self.min_epochs > self.epochs:
+            raise ValueError(f"--min-epochs {self.min_epochs} is above --epochs {self.epochs} (the top rung)")
         if self.budget < 1:
             raise ValueError(f"budget must be a positive number of trials, got {self.budget}")
         if (self.epochs is not None and self.epochs < 1) or self.max_failures < 1 or self.heartbeat < 1:
@@ -272,8 +275,9 @@ def run_search(
     if len(done) < config.budget:
         enqueue_promotions(study)  # any left undone by an interrupted run
         study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
-    # The budget of new networks is met: run the promotions still due, wait for other workers'
-    # trials (they may promote more), then re-score the top-rung front with more seeds.
+    # The budget of new networks is met: run the promotions still due, then re-score the top-rung
+    # front with more seeds. Trials still running elsewhere are left to their workers, which settle
+    # the same way when they finish (a dead worker's: to the next run, once its heartbeat is stale).
     objective.new_networks = False
     while True:
         with quiet_experimental():
@@ -283,7 +287,7 @@ def run_search(
         if queued or TrialState.WAITING in states:
             study.optimize(objective, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
         elif TrialState.RUNNING in states:
-            time.sleep(1)
+            return study
         elif refinements := due_refinements(study.get_trials(deepcopy=False), len(rungs) - 1, config.refine):
             for run, replicate in refinements:
                 study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, len(rungs) - 1, replicate))

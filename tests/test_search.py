@@ -155,6 +155,9 @@ def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path, capsys) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--min-epochs", "5", "--epochs", "3"], "is above --epochs 3"),
+        (["--eta", "1"], "--eta must be at least 2"),
+        (["--refine", "-1"], "--refine must be >= 0"),
         (["--budget", "0"], "must be at least 1"),
         (["--budget", "-3"], "must be at least 1"),
         (["--budget", "lots"], "expected a whole number"),
