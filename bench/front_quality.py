@@ -1,4 +1,5 @@
-"""Front quality at equal training compute: single-fidelity search vs multi-fidelity + re-scoring.
+"""Front quality at equal training compute: single-fidelity search vs multi-fidelity + re-scoring
+(and single fidelity + re-scoring, the tool's default).
 
     python bench/front_quality.py [--seeds 0 1 2] [--budget 24] [--epochs 8] [--min-epochs 3]
         [--eta 3] [--refine 2] [--long-epochs 24] [--long-seeds 2] [--cache FILE]
@@ -8,7 +9,8 @@ clutter, where long training separates networks and does not saturate), for each
 (b) the multi-fidelity search (rungs ``--min-epochs`` .. ``--epochs``, eta, ``--refine`` more seeds
 for the top-rung front) runs first and its training compute is counted (images passed through
 training, all trials); (a) today's single-fidelity search at ``--epochs`` then gets the budget of
-networks that costs the same. Every member of either reported front is trained long (train +
+networks that costs the same, and (c) single fidelity with ``--refine`` gets that budget less one
+network per re-scoring run of (a)'s front. Every member of any reported front is trained long (train +
 validation, ``--long-epochs``, ``--long-seeds`` seeds; cached) and scored on the held-out test split.
 Printed per seed and over seeds (mean, paired t interval of (b) - (a)):
 - hypervolume of each front under long-run accuracy (normalised axes, nas.hypervolume);
@@ -126,7 +128,7 @@ def main() -> None:
                 accs.append(cache[key])
             return accs
 
-        rows: dict[str, dict[str, list[float]]] = {"single": {}, "multi": {}}
+        rows: dict[str, dict[str, list[float]]] = {"single": {}, "multi": {}, "refined": {}}
         ceiling_pairs: list[tuple[list[float], list[float]]] = []
         for seed in args.seeds:
             folder = Path(tmp) / f"seed{seed}"
@@ -136,8 +138,14 @@ def main() -> None:
             cost = trained_images(multi, train_size)
             single_budget = max(1, round(cost / (args.epochs * train_size)))
             single = search(folder, dataset, seed, "single", budget=single_budget, epochs=args.epochs, refine=0)
-            fronts = {"single": feasible_front(single), "multi": feasible_front(multi)}
-            costs = {"single": trained_images(single, train_size), "multi": cost}
+            # (c) single fidelity with re-scoring (the tool's default): fewer networks, so that its
+            # re-scoring runs fit about the same compute (one per front member of (a) and seed)
+            refined_budget = max(1, single_budget - len(feasible_front(single)) * args.refine)
+            refined = search(folder, dataset, seed, "refined", budget=refined_budget, epochs=args.epochs,
+                             refine=args.refine)  # fmt: skip
+            studies = {"single": single, "multi": multi, "refined": refined}
+            fronts = {name: feasible_front(study) for name, study in studies.items()}
+            costs = {name: trained_images(study, train_size) for name, study in studies.items()}
             members = {t.user_attrs["digest"]: t for f in fronts.values() for t in f}
             longs = {d: long_run(t) for d, t in members.items()}
             ceiling_pairs.append(([v[0] for v in longs.values()], [v[-1] for v in longs.values()]))
@@ -148,7 +156,7 @@ def main() -> None:
                   f"multi-fidelity {args.budget} networks (rungs from {args.min_epochs}, eta {args.eta}, refine "
                   f"{args.refine}); X = {limit:,.0f} FLOPs; best long-run member under X {best_under:.4f}")  # fmt: skip
             for name, front in fronts.items():
-                study = multi if name == "multi" else single
+                study = studies[name]
                 reported = [t.values[0] for t in front]
                 actual = [mean_long[t.user_attrs["digest"]] for t in front]
                 tau = kendalltau(reported, actual)[0] if len(front) > 1 else float("nan")
@@ -163,16 +171,22 @@ def main() -> None:
                 }
                 for k, v in figures.items():
                     rows[name].setdefault(k, []).append(v)
-                print(f"  {name:6}: {costs[name]:>9,} training images, front {len(front):2}, long-run HV "
+                print(f"  {name:7}: {costs[name]:>9,} training images, front {len(front):2}, long-run HV "
                       f"{figures['hv_long']:.4f}, tau {tau:+.3f}, MAE {figures['mae']:.4f}, knee "
                       f"{figures['knee_long']:.4f}, max-accuracy under X {figures['capped_long']:.4f}")  # fmt: skip
 
         ceiling = statistics.fmean(kendalltau(a, b)[0] for a, b in ceiling_pairs)
-        print(f"\nover {len(args.seeds)} seeds (mean; multi - single with a paired interval):")
+        print(f"\nover {len(args.seeds)} seeds (mean; multi - single and refined - single, paired intervals):")
         for key in ("images", "hv_long", "tau", "mae", "knee_long", "capped_long"):
-            s, m = rows["single"][key], rows["multi"][key]
-            diffs = [b - a for a, b in zip(s, m, strict=True) if not (np.isnan(a) or np.isnan(b))]
-            print(f"  {key:12} single {np.nanmean(s):10.4f}  multi {np.nanmean(m):10.4f}  diff {paired(diffs)}")
+            s = rows["single"][key]
+            means = "  ".join(f"{name} {np.nanmean(rows[name][key]):10.4f}" for name in rows)
+            diffs = {
+                name: paired(
+                    [b - a for a, b in zip(s, rows[name][key], strict=True) if not (np.isnan(a) or np.isnan(b))]
+                )
+                for name in ("multi", "refined")
+            }
+            print(f"  {key:12} {means}\n  {'':12} multi - single {diffs['multi']}; refined - single {diffs['refined']}")
         print(f"noise ceiling: tau between long-run seeds 1 and {args.long_seeds} on the front members: {ceiling:.3f}")
 
 
