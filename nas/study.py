@@ -21,6 +21,7 @@ from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE
 from nas.cost import human
 from nas.data import Dataset, check_dataset_name, load_dataset
 from nas.fidelity import (
+    PROMOTED_FROM_ATTR,
     counts_toward_budget,
     due_promotions,
     due_refinements,
@@ -286,6 +287,9 @@ def run_search(
         states = [t.state for t in study.get_trials(deepcopy=False)]
         if queued or TrialState.WAITING in states:
             study.optimize(objective, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+            last = study.get_trials(deepcopy=False)[-1]
+            if last.state == TrialState.PRUNED and PROMOTED_FROM_ATTR not in last.user_attrs:
+                return study  # another worker took the queued trial: it settles the rest
         elif TrialState.RUNNING in states:
             return study
         elif refinements := due_refinements(study.get_trials(deepcopy=False), len(rungs) - 1, config.refine):
