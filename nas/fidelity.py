@@ -183,10 +183,13 @@ def promotion_attrs(run: FrozenTrial, rung: int, replicate: int = 0) -> dict:
 
 
 def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: tuple) -> FrozenTrial | None:
-    """Another trial that ran (or is running, and started first) this very promotion: this one
-    then trains nothing, so a promotion decided twice by racing workers is trained once."""
+    """Another trial that ran this very promotion, or one queued before this one that is running or
+    will run: this one then trains nothing, so a promotion decided twice by racing workers (two
+    trials, the earlier one created first) is trained once."""
     for t in trials:
-        ran = t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING and t.number < trial_number)
+        ran = t.state == TrialState.COMPLETE or (
+            t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < trial_number
+        )
         if ran and t.number != trial_number and _key(t) == key:
             return t
     return None

@@ -10,6 +10,7 @@ from optuna.trial import TrialState, create_trial
 from nas.fidelity import (
     best_evidence,
     crowding_distances,
+    done_by_another,
     due_promotions,
     due_refinements,
     non_dominated_ranks,
@@ -122,3 +123,17 @@ def test_a_study_without_fidelity_attrs_reads_as_one_rung() -> None:
     study.add_trial(create_trial(values=[0.9, 10, 10], user_attrs={"digest": "a", "arch": "a"}))
     (only,) = best_evidence(study.trials, default_epochs=10, val_size=None)
     assert only.values == [0.9, 10, 10] and only.user_attrs["epochs"] == 10 and only.user_attrs["seeds"] == 1
+
+
+def test_a_promotion_queued_twice_trains_once() -> None:
+    """Two workers enqueue the same promotion: trials 5 and 6. Whatever order they are popped in,
+    6 yields to 5 (created first), 5 never yields to 6, and a finished run makes any other yield."""
+    key = ("net0", 1, 0)
+    first = run(5, 0.0, 0, digest="net0", rung=1, state=TrialState.WAITING)
+    second = run(6, 0.0, 0, digest="net0", rung=1, state=TrialState.RUNNING)
+    assert done_by_another([first, second], 6, key) is first
+    assert done_by_another([first, second], 5, key) is None
+    done = run(4, 0.9, 10, digest="net0", rung=1)
+    assert done_by_another([done, second], 6, key) is done
+    failed = run(3, 0.0, 0, digest="net0", rung=1, state=TrialState.FAIL)  # a killed worker's: redo it
+    assert done_by_another([failed], 6, key) is None
