@@ -16,7 +16,17 @@ from nas.settings import StudySettings
 RULES = ("max-accuracy", "knee", "min-flops")
 
 
-__all__ = ["RULES", "accuracy_text", "feasible_front", "front_table", "is_feasible", "knee", "pareto_front", "pick", "study_evidence"]
+__all__ = [
+    "RULES",
+    "accuracy_text",
+    "feasible_front",
+    "front_table",
+    "is_feasible",
+    "knee",
+    "pareto_front",
+    "pick",
+    "study_evidence",
+]
 
 
 def study_evidence(study: optuna.Study) -> list[FrozenTrial]:
