@@ -58,10 +58,7 @@ class ImageDataset(torch.utils.data.Dataset):
 def baseline(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: torch.device, workers: int) -> float:
     """Seconds the DataLoader pipeline takes for the proxy's steps, same model and optimiser."""
     x, y = data.split("train", spec.resolution)
-    mean, std = np.array(data.mean), np.array(data.std)
-    # back to uint8 HWC pictures, as a conventional dataset stores them
-    pixels = ((x.numpy() * std[None, :, None, None] + mean[None, :, None, None]) * 255).clip(0, 255)
-    images = pixels.astype(np.uint8).transpose(0, 2, 3, 1)
+    images = x.numpy().transpose(0, 2, 3, 1)  # uint8 HWC pictures, as a conventional dataset stores them
     steps = [transforms.ToPILImage(), transforms.RandomCrop(spec.resolution, padding=config.translate)]
     if data.hflip:
         steps.append(transforms.RandomHorizontalFlip())
@@ -102,7 +99,7 @@ def compute_bound(spec: ArchSpec, data: Dataset, config: ProxyConfig, device: to
     gen = torch.Generator(device=device).manual_seed(0)
     # augmented once, so the batch has the trainer's layout (a 1-channel tensor made contiguous in
     # channels_last keeps NCHW strides, and the convs would then run NCHW)
-    xb = augment(x[: config.batch_size].to(device), config.translate, data.hflip, gen)
+    xb = augment(data.scale(x[: config.batch_size].to(device)), config.translate, data.hflip, gen)
     yb = y[: config.batch_size].to(device)
     total = config.epochs * (len(x) // config.batch_size)
     return timed_steps(spec, config, device, itertools.repeat((xb, yb), total), total)

@@ -30,7 +30,7 @@ def workload(data: Dataset, n: int) -> list[ArchSpec]:
 def random_cifar(n: int) -> Dataset:
     """CIFAR-10-shaped random data (for GPU machines without the dataset)."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8).astype(np.float32) / 255
+    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
     test = (images[:1000], labels[:1000])
     return make_dataset("random-cifar", (images, labels), test, hflip=True, resolutions=(32,))

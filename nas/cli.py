@@ -46,3 +46,34 @@ def size_arg(text: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "": 1.0}
+
+
+def parse_latency(text: str) -> float:
+    """'5ms' -> 5.0, '500us' -> 0.5, '0.01s' -> 10.0, plain numbers are milliseconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(us|ms|s|)\s*", text.lower())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"expected a positive time such as 5ms, 500us or 0.01s, got {text!r}")
+    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+
+
+def latency_arg(text: str) -> float:
+    try:
+        return parse_latency(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def int_list_arg(text: str) -> tuple[int, ...]:
+    """'64,96,128' -> (64, 96, 128)."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers separated by commas, e.g. 64,96,128, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
+    return values

@@ -82,9 +82,11 @@ def trial_module_source(
     name: str,
     seeds: int = 1,
     interval: tuple[float, float] | None = None,
+    latency: str | None = None,
 ) -> str:
     """``module_source`` with a docstring that says where the architecture came from, and on what
-    evidence its accuracy rests (epochs, seeds, 95% interval)."""
+    evidence its accuracy rests (epochs, seeds, 95% interval); ``latency`` where it was measured
+    (figure and setup, e.g. '1.2 ms (torch, 1 thread, <machine>)')."""
     runs = f"mean of {seeds} seeds" if seeds > 1 else "one seed"
     spread = f", 95% interval {interval[0]:.4f}..{interval[1]:.4f}" if interval else ""
     doc = (
@@ -93,7 +95,8 @@ def trial_module_source(
         f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset}, {runs}{spread})\n"
         f"FLOPs:     {flops:,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
         f"params:    {params:,}\n"
-        f"study:     {study_name}\n"
+        + (f"latency:   {latency}, batch 1\n" if latency else "")
+        + f"study:     {study_name}\n"
         f"trial:     {number}\n\n"
         f"Use: model = build(); model.load_state_dict(torch.load('{name}.pt')); feed images of\n"
         "INPUT_SIZE x INPUT_SIZE with IN_CHANNELS channels, scaled to [0, 1] and normalised by MEAN/STD.\n"

@@ -2,12 +2,16 @@
 
 Every dataset is split once, deterministically, into train / validation / test. The search
 trains on train and scores on validation; only ``nas.export --train-epochs`` touches test.
+Images are held as uint8 (a quarter of float32's memory) and scaled and normalised per batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +19,25 @@ import torch
 import torch.nn.functional as F
 
 from nas.cli import DEFAULT_DATA_DIR
+from nas.cost import human
 
 SPLIT_SEED = 0  # fixed: every trial of every study on a dataset sees the same split
 VAL_FRACTION = 0.2  # of the training data
 TEST_FRACTION = 0.2  # where a dataset has no test split of its own (digits, single-tree folders)
-FOLDER_RES = 32  # image-folder pictures are resized to this square size on loading
+# Image folders keep their pictures' own size (the median shorter side), up to this by default:
+# larger inputs make every proxy trial slow; --resolutions asks for more, up to MAX_RESOLUTION.
+FOLDER_DEFAULT_MAX = 128
+MAX_RESOLUTION = 512
+MIN_RESOLUTION = 8
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}  # PIL modes kept as one channel
+RESIZE_CHUNK = 1024  # images resized at a time: bounds the float copy F.interpolate needs
+MEMORY_SHARE = 0.8  # of the memory available now, what a dataset may take by default
 
 
 @dataclass
 class Dataset:
-    """Normalised float images (N, C, H, W) and integer labels, one tensor per split."""
+    """uint8 images (N, C, H, W) and integer labels, one tensor per split; ``scale`` turns a
+    batch into normalised floats."""
 
     name: str
     train_x: torch.Tensor
@@ -38,7 +51,9 @@ class Dataset:
     std: tuple[float, ...]
     hflip: bool  # whether a horizontal flip keeps the label (not for digits)
     resolutions: tuple[int, ...]  # input sizes the search may pick (MobileNet's resolution knob)
+    note: str = ""  # how the images were read and the resolutions chosen, for the progress line
     _resized: dict = field(default_factory=dict, repr=False)
+    _norm: dict = field(default_factory=dict, repr=False)
 
     @property
     def in_chs(self) -> int:
@@ -50,20 +65,46 @@ class Dataset:
 
     def to(self, device: torch.device | str) -> Dataset:
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-        return Dataset(
-            self.name, **moved, num_classes=self.num_classes, mean=self.mean, std=self.std,
-            hflip=self.hflip, resolutions=self.resolutions,
-        )  # fmt: skip
+        return replace(self, **moved, _resized={}, _norm={})
+
+    def describe(self) -> str:
+        """One line: images, channels, size, resolutions searched, flips."""
+        n = len(self.train_x) + len(self.val_x) + len(self.test_x)
+        return (
+            f"dataset {self.name}: {n:,} images, {self.num_classes} classes, {self.in_chs} channel"
+            f"{'s' if self.in_chs > 1 else ''} at {self.native_resolution} px; resolutions "
+            f"{','.join(map(str, self.resolutions))}; horizontal flips {'on' if self.hflip else 'off'}"
+            f"{f' ({self.note})' if self.note else ''}"
+        )
 
     def split(self, name: str, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images of one split ('train', 'val', 'test') at a resolution, resized once and cached."""
+        """uint8 images of one split ('train', 'val', 'test') at a resolution, resized once and
+        cached, and its labels."""
         key = (name, resolution)
         if key not in self._resized:
-            x = getattr(self, f"{name}_x")
-            if x.shape[-1] != resolution:
-                x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True)
-            self._resized[key] = x.contiguous()
+            self._resized[key] = resize_uint8(getattr(self, f"{name}_x"), resolution)
         return self._resized[key], getattr(self, f"{name}_y")
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """A uint8 batch as normalised floats: (x / 255 - mean) / std per channel."""
+        if x.device not in self._norm:
+            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255
+            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255
+            self._norm[x.device] = (mean, std)
+        mean, std = self._norm[x.device]
+        return (x.float() - mean) / std
+
+
+def resize_uint8(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Square uint8 images resized (bilinear, antialiased) in chunks: never a float copy of all."""
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x.contiguous()
+    out = torch.empty((*x.shape[:2], resolution, resolution), dtype=torch.uint8, device=x.device)
+    for i in range(0, len(x), RESIZE_CHUNK):
+        chunk = F.interpolate(x[i : i + RESIZE_CHUNK].float(), size=(resolution, resolution), mode="bilinear",
+                              antialias=True)  # fmt: skip
+        out[i : i + RESIZE_CHUNK] = chunk.round_().clamp_(0, 255).to(torch.uint8)
+    return out
 
 
 def holdout_split(labels: np.ndarray, fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -79,13 +120,26 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int = SPLIT_SEED) -
 
 
 def _as_nchw(images: np.ndarray) -> np.ndarray:
-    """uint8 images as (N, C, H, W) floats in [0, 1]; accepts NHW, NHWC and NCHW."""
-    x = np.asarray(images)
+    """uint8 images as (N, C, H, W) uint8; accepts NHW, NHWC and NCHW."""
+    x = np.asarray(images, np.uint8)
     if x.ndim == 3:
         x = x[:, None]
     elif x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
-    return x.astype(np.float32) / 255.0
+    return np.ascontiguousarray(x)
+
+
+def _channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images in [0, 1] units, in chunks (no float copy of all)."""
+    total = np.zeros(x.shape[1])
+    squares = np.zeros(x.shape[1])
+    for i in range(0, len(x), RESIZE_CHUNK):
+        chunk = x[i : i + RESIZE_CHUNK].astype(np.float64) / 255.0
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += (chunk**2).sum(axis=(0, 2, 3))
+    count = len(x) * x.shape[2] * x.shape[3]
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - mean**2, 0.0)) + 1e-6
 
 
 def make_dataset(
@@ -95,9 +149,11 @@ def make_dataset(
     *,
     hflip: bool,
     resolutions: tuple[int, ...],
+    note: str = "",
 ) -> Dataset:
-    """Carve test (if missing) and validation splits, normalise with training statistics."""
-    x, y = np.asarray(train[0], np.float32), np.asarray(train[1], np.int64)
+    """Carve test (if missing) and validation splits of uint8 NCHW images; the normalisation is
+    the training split's per-channel mean and std."""
+    x, y = _as_nchw(train[0]), np.asarray(train[1], np.int64)
     if test is None:
         keep, hold = holdout_split(y, TEST_FRACTION)
         test = (x[hold], y[hold])
@@ -106,19 +162,19 @@ def make_dataset(
     num_classes = int(max(y.max(), np.max(test[1])) + 1)
     if len(np.unique(y)) < 2:
         raise ValueError(f"dataset {name!r} needs at least 2 classes, found {len(np.unique(y))}")
-    mean = x[keep].mean(axis=(0, 2, 3))
-    std = x[keep].std(axis=(0, 2, 3)) + 1e-6
+    train_x, val_x = x[keep], x[hold]
+    del x  # the splits are copies: let the whole go before the next one is made
+    mean, std = _channel_stats(train_x)
 
     def tensor(images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy((images - mean[:, None, None]) / std[:, None, None]).float()
+        return torch.from_numpy(_as_nchw(images))
 
     def labels(ys: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(ys, np.int64))
 
     return Dataset(
-        name, tensor(x[keep]), labels(y[keep]), tensor(x[hold]), labels(y[hold]),
-        tensor(np.asarray(test[0], np.float32)), labels(test[1]), num_classes,
-        tuple(float(m) for m in mean), tuple(float(s) for s in std), hflip, resolutions,
+        name, tensor(train_x), labels(y[keep]), tensor(val_x), labels(y[hold]), tensor(test[0]), labels(test[1]),
+        num_classes, tuple(float(m) for m in mean), tuple(float(s) for s in std), hflip, tuple(resolutions), note,
     )  # fmt: skip
 
 
@@ -126,7 +182,7 @@ def _digits(data_dir: Path, download: bool) -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()  # ships with scikit-learn: 1,797 8x8 images, pixels 0..16
-    images = digits.images[:, None].astype(np.float32) / 16.0
+    images = np.round(digits.images[:, None] * (255 / 16)).astype(np.uint8)  # 17 levels, kept distinct
     return make_dataset("digits", (images, digits.target), None, hflip=False, resolutions=(8, 12, 16))
 
 
@@ -157,45 +213,137 @@ def _torchvision(cls_name: str, *, hflip: bool, resolutions: tuple[int, ...], sp
     return load
 
 
-def _read_folder(root: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class FolderTree:
+    """An image-folder tree, scanned: files, labels, and each picture's size and mode (headers only)."""
+
+    classes: list[str]
+    paths: list[str]
+    labels: np.ndarray
+    sizes: list[tuple[int, int]]
+    grey: bool  # every picture is greyscale
+
+
+def scan_folder(root: Path) -> FolderTree:
+    """List an image-folder tree and read each picture's header; ValueError naming a bad file."""
+    from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
 
     try:
-        tree = ImageFolder(str(root))
+        tree = ImageFolder(str(root), loader=lambda path: path)
     except (FileNotFoundError, RuntimeError) as exc:
         raise ValueError(f"image folder {root} has no class folders with images: {exc}") from None
-    images = [_read_image(tree.loader, path) for path, _ in tree.samples]
-    return tree.classes, _as_nchw(np.stack(images)), np.asarray(tree.targets)
+    sizes, grey = [], True
+    for path, _ in tree.samples:
+        try:
+            with Image.open(path) as img:
+                sizes.append(img.size)
+                grey = grey and img.mode in GREY_MODES
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # PIL raises SyntaxError for some files
+            raise ValueError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
+    return FolderTree(tree.classes, [p for p, _ in tree.samples], np.asarray(tree.targets), sizes, grey)
 
 
-def _read_image(loader: Callable, path: str) -> np.ndarray:
-    """One picture as a FOLDER_RES-square uint8 RGB array; ValueError naming a file PIL cannot read."""
-    from PIL import UnidentifiedImageError
-    from torchvision.transforms import functional as TF
+def read_images(paths: Sequence[str], size: int, channels: int) -> np.ndarray:
+    """Decode pictures into one (N, C, size, size) uint8 array, each squashed to the square (the
+    whole picture kept, as Keras' image_dataset_from_directory does); decoded on a few threads."""
+    from PIL import Image, UnidentifiedImageError
 
+    out = np.empty((len(paths), channels, size, size), np.uint8)
+    mode = "L" if channels == 1 else "RGB"
+
+    def read(i: int) -> None:
+        try:
+            with Image.open(paths[i]) as img:
+                picture = np.asarray(img.convert(mode).resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(
+                f"{paths[i]} is not a readable image ({type(exc).__name__}); remove it or fix it"
+            ) from None
+        out[i] = picture[None] if channels == 1 else picture.transpose(2, 0, 1)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(read, range(len(paths))))  # PIL decodes without the GIL
+    return out
+
+
+def default_resolutions(size: int) -> tuple[int, ...]:
+    """Half, three quarters and all of the stored size, in multiples of 4: 32 -> 16, 24, 32."""
+    return tuple(sorted({max(MIN_RESOLUTION, 4 * round(size * f / 4)) for f in (0.5, 0.75)} | {size}))
+
+
+def check_resolutions(resolutions: Sequence[int]) -> tuple[int, ...]:
+    bad = [r for r in resolutions if not MIN_RESOLUTION <= r <= MAX_RESOLUTION]
+    if not resolutions or bad:
+        raise ValueError(f"resolutions must be {MIN_RESOLUTION}..{MAX_RESOLUTION} px, got {list(resolutions)}")
+    return tuple(sorted(set(resolutions)))
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (Linux MemAvailable; else all physical memory)."""
     try:
-        return np.asarray(TF.resize(loader(path).convert("RGB"), [FOLDER_RES, FOLDER_RES]), np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # PIL raises SyntaxError for some broken files
-        raise ValueError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def load_folder(path: str) -> Dataset:
-    """An image-folder tree (one sub-folder per class), or ``train/`` + ``test/`` trees."""
+def check_memory(what: str, n: int, channels: int, size: int, resolutions: Sequence[int], limit: int | None) -> None:
+    """Refuse, before anything is decoded, a set whose uint8 images (with their copies at the
+    other resolutions, and the one copy made while splitting) would not fit in ``limit`` bytes."""
+    per_image = channels * sum(r * r for r in {*resolutions, size}) + channels * size * size
+    needed = n * per_image
+    limit = int(MEMORY_SHARE * available_memory()) if limit is None else limit
+    if needed > limit:
+        raise ValueError(
+            f"{what}: {n:,} images at {channels}x{size}x{size} need about {human(needed)}B in memory, more than "
+            f"the {human(limit)}B allowed (--data-memory); pass smaller --resolutions or use fewer images"
+        )
+
+
+def load_folder(
+    path: str,
+    *,
+    resolutions: Sequence[int] | None = None,
+    hflip: bool | None = None,
+    channels: int | None = None,
+    memory_limit: int | None = None,
+) -> Dataset:
+    """An image-folder tree (one sub-folder per class), or ``train/`` + ``test/`` trees.
+
+    Pictures keep their own size: stored at ``max(resolutions)``, by default the median shorter
+    side up to FOLDER_DEFAULT_MAX, searched at half, three quarters and all of it. Greyscale sets
+    keep one channel (``channels`` forces 1 or 3). Flips are on unless ``hflip=False``."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ValueError(f"image folder {root} does not exist")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        classes, x, y = _read_folder(root / "train")
-        test_classes, tx, ty = _read_folder(root / "test")
-        if test_classes != classes:
-            raise ValueError(f"image folder {root}: train classes {classes} differ from test classes {test_classes}")
-        test = (tx, ty)
+    split_trees = (root / "train").is_dir() and (root / "test").is_dir()
+    trees = [scan_folder(root / "train"), scan_folder(root / "test")] if split_trees else [scan_folder(root)]
+    if split_trees and trees[1].classes != trees[0].classes:
+        raise ValueError(f"image folder {root}: train classes {trees[0].classes} differ from test classes "
+                         f"{trees[1].classes}")  # fmt: skip
+    if len(trees[0].classes) < 2:
+        raise ValueError(f"image folder {root} needs at least 2 class folders, found {trees[0].classes}")
+    sizes = [s for tree in trees for s in tree.sizes]
+    median_side = int(statistics.median(min(w, h) for w, h in sizes))
+    if resolutions:
+        resolutions = check_resolutions(resolutions)
+        note = f"images {median_side} px (median shorter side), stored at {max(resolutions)} px"
     else:
-        classes, x, y = _read_folder(root)
-        test = None
-    if len(classes) < 2:
-        raise ValueError(f"image folder {root} needs at least 2 class folders, found {classes}")
-    return make_dataset(f"folder:{root.name}", (x, y), test, hflip=True, resolutions=(16, 24, 32))
+        size = max(MIN_RESOLUTION, min(FOLDER_DEFAULT_MAX, median_side))
+        resolutions = default_resolutions(size)
+        limit = f", at most {FOLDER_DEFAULT_MAX} by default" if median_side > FOLDER_DEFAULT_MAX else ""
+        note = f"resolutions from the images' median shorter side, {median_side} px{limit}; --resolutions to choose"
+    size = max(resolutions)
+    channels = channels or (1 if all(tree.grey for tree in trees) else 3)
+    check_memory(f"image folder {root}", len(sizes), channels, size, resolutions, memory_limit)
+    arrays = [(read_images(tree.paths, size, channels), tree.labels) for tree in trees]
+    return make_dataset(
+        f"folder:{root.name}", arrays[0], arrays[1] if split_trees else None,
+        hflip=True if hflip is None else hflip, resolutions=resolutions, note=note,
+    )  # fmt: skip
 
 
 DATASETS: dict[str, Callable[[Path, bool], Dataset]] = {
@@ -215,9 +363,24 @@ def check_dataset_name(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)} or folder:PATH")
 
 
-def load_dataset(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, download: bool = True) -> Dataset:
-    """Load a dataset by name (``digits``, ``cifar10``, ..., ``folder:PATH``) onto the CPU."""
+def load_dataset(
+    name: str,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    download: bool = True,
+    *,
+    resolutions: Sequence[int] | None = None,
+    hflip: bool | None = None,
+    channels: int | None = None,
+    memory_limit: int | None = None,
+) -> Dataset:
+    """Load a dataset by name (``digits``, ``cifar10``, ..., ``folder:PATH``) onto the CPU.
+    ``resolutions`` and ``hflip`` replace the dataset's own choices; ``channels`` and
+    ``memory_limit`` apply to image folders."""
     check_dataset_name(name)
     if name.startswith("folder:"):
-        return load_folder(name[len("folder:") :])
-    return DATASETS[name](Path(data_dir), download)
+        return load_folder(name[len("folder:") :], resolutions=resolutions, hflip=hflip, channels=channels,
+                           memory_limit=memory_limit)  # fmt: skip
+    data = DATASETS[name](Path(data_dir), download)
+    if resolutions:
+        data = replace(data, resolutions=check_resolutions(resolutions))
+    return data if hflip is None else replace(data, hflip=hflip)

@@ -18,12 +18,14 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
-from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser, size_arg
+from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser, latency_arg, size_arg
 from nas.codegen import trial_module_source
-from nas.cost import human
+from nas.cost import count_cost
 from nas.data import load_dataset
 from nas.fidelity import best_evidence
-from nas.front import RULES, accuracy_text, pick
+from nas.front import RULES, accuracy_text, pick, shown_costs
+from nas.latency import LatencySetup
+from nas.objectives import cost_text, metric, study_objectives
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.settings import study_settings
 from nas.storage import load_existing_study
@@ -46,15 +48,20 @@ def study_dir(study: optuna.Study, root: str | Path = STUDIES_DIR) -> Path:
 def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     """The standalone module of a finished trial, with its scores in the docstring."""
     spec = ArchSpec.from_string(trial.user_attrs["arch"])
-    acc, flops, params = trial.values
+    cost = count_cost(spec)  # exact whatever the study's objectives
     settings = study_settings(study)
     attrs = trial.user_attrs
     interval = (attrs["accuracy_low"], attrs["accuracy_high"]) if "accuracy_low" in attrs else None
+    latency = metric(trial, "latency", study_objectives(study))
+    if latency is not None and settings.latency:
+        latency_text = f"{latency:.3g} ms ({LatencySetup(**settings.latency).describe()})"
+    else:
+        latency_text = None
     return trial_module_source(
-        spec, study_name=study.study_name, number=trial.number, accuracy=acc, flops=int(flops), params=int(params),
-        epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
+        spec, study_name=study.study_name, number=trial.number, accuracy=trial.values[0], flops=cost.flops,
+        params=cost.params, epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
         mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
-        seeds=attrs.get("seeds", 1), interval=interval,
+        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text,
     )  # fmt: skip
 
 
@@ -123,7 +130,8 @@ def export(
 
     model = None
     if train_epochs:
-        data = load_dataset(study_settings(study).dataset, data_dir)
+        settings = study_settings(study)
+        data = load_dataset(settings.dataset, data_dir, **settings.data_options())
         trained = train_and_evaluate(
             spec, data, ProxyConfig(epochs=train_epochs), device=resolve_device(device),
             seed=trial.user_attrs.get("seed", 0), train_on=("train", "val"), eval_on="test",
@@ -159,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--pick", choices=RULES, help="a rule over the feasible Pareto set")
     p.add_argument("--max-flops", type=size_arg, help="limit for --pick, e.g. 50M")
     p.add_argument("--max-params", type=size_arg, help="limit for --pick, e.g. 1.5M")
+    p.add_argument("--max-latency", type=latency_arg, help="limit for --pick, e.g. 2ms (studies that measured it)")
     p.add_argument("--min-accuracy", type=float, help="limit for --pick, e.g. 0.9")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study-name", default=None, help="needed only when the storage holds several studies")
@@ -183,10 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             trial = get_trial(study, args.trial)
         else:
             trial = pick(
-                study, args.pick, max_flops=args.max_flops, max_params=args.max_params, min_accuracy=args.min_accuracy
-            )
-        acc, flops, params = trial.values
-        print(f"trial {trial.number}: accuracy {accuracy_text(trial)}, {human(flops)} FLOPs, {human(params)} params")
+                study, args.pick, max_flops=args.max_flops, max_params=args.max_params, max_latency=args.max_latency,
+                min_accuracy=args.min_accuracy,
+            )  # fmt: skip
+        objectives = study_objectives(study)
+        costs = ", ".join(f"{cost_text(c, metric(trial, c, objectives))} {c}" for c in shown_costs([trial], objectives))
+        print(f"trial {trial.number}: accuracy {accuracy_text(trial)}, {costs}")
         print(f"  {trial.user_attrs['arch']}")
         out_dir = Path(args.out_dir) if args.out_dir else study_dir(study) / "exports"
         export(

@@ -121,9 +121,10 @@ def top_fraction(points: Sequence[Sequence[float]], eta: int) -> list[int]:
     return order[: len(points) // eta]
 
 
-def _objectives(trial: FrozenTrial) -> tuple[float, float, float]:
-    acc, flops, params = trial.values
-    return -acc, math.log10(max(flops, 1)), math.log10(max(params, 1))  # log: crowding along the cost axes
+def _objectives(trial: FrozenTrial) -> tuple[float, ...]:
+    """Accuracy then the costs, all minimised; log costs: crowding along the cost axes."""
+    acc, *costs = trial.values
+    return (-acc, *(math.log10(max(c, 1e-9)) for c in costs))
 
 
 # --- what to run next -----------------------------------------------------------------------

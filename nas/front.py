@@ -1,5 +1,6 @@
 """The feasible Pareto front of a study, by each network's best evidence (``nas.fidelity``): the
-front itself, its table, and rules to pick a network from it."""
+front itself, its table, and rules to pick a network from it. Trials' values are accuracy
+(maximised) then the study's costs (minimised), whichever they are (``nas.objectives``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.cost import human
 from nas.fidelity import best_evidence, is_feasible, tied_with, top_rung_only
+from nas.objectives import COSTS, DEFAULT, cost_text, metric, study_objectives
 from nas.settings import StudySettings
 
 RULES = ("max-accuracy", "knee", "min-flops")
@@ -25,6 +26,7 @@ __all__ = [
     "knee",
     "pareto_front",
     "pick",
+    "shown_costs",
     "study_evidence",
 ]
 
@@ -45,26 +47,26 @@ def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def pareto_front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
-    """Pareto-optimal trials among the complete feasible ones (accuracy up, FLOPs and params
-    down), cheapest first; each network once (trials that reused an earlier result are left out).
+    """Pareto-optimal trials among the complete feasible ones (accuracy up, costs down), cheapest
+    first (by the first cost); each network once (trials that reused an earlier result are left out).
 
     Sorted best-accuracy-first, a trial can only be dominated by one listed before it, and
     then by one already on the front: O(n x front) rather than O(n^2), as it runs every trial.
     """
     candidates = sorted(
         (t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t) and "duplicate_of" not in t.user_attrs),
-        key=lambda t: (-t.values[0], t.values[1], t.values[2], t.number),
+        key=lambda t: (-t.values[0], *t.values[1:], t.number),
     )
     front: list[FrozenTrial] = []
     for t in candidates:
         if not any(_dominates(f, t) for f in front):
             front.append(t)
-    return sorted(front, key=lambda t: (t.values[1], t.values[2], -t.values[0], t.number))
+    return sorted(front, key=lambda t: (*t.values[1:], -t.values[0], t.number))
 
 
 def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
-    (acc_a, fl_a, pa_a), (acc_b, fl_b, pa_b) = a.values, b.values
-    return acc_a >= acc_b and fl_a <= fl_b and pa_a <= pa_b and (acc_a, fl_a, pa_a) != (acc_b, fl_b, pa_b)
+    (acc_a, *cost_a), (acc_b, *cost_b) = a.values, b.values
+    return acc_a >= acc_b and all(x <= y for x, y in zip(cost_a, cost_b, strict=True)) and (a.values != b.values)
 
 
 def accuracy_text(trial: FrozenTrial) -> str:
@@ -78,22 +80,33 @@ def accuracy_text(trial: FrozenTrial) -> str:
     )
 
 
-def front_table(trials: list[FrozenTrial]) -> str:
+def shown_costs(trials: Iterable[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> tuple[str, ...]:
+    """The costs worth a column: FLOPs and params always, latency where it was measured."""
+    trials = list(trials)
+    return tuple(c for c in COSTS if any(metric(t, c, objectives) is not None for t in trials))
+
+
+def front_table(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> str:
     """A plain-text table of front members: number, accuracy with its 95% interval and evidence,
-    FLOPs, params, the members it is tied with (overlapping intervals), arch."""
+    FLOPs, params (and latency where measured), the members it is tied with (overlapping
+    intervals), arch."""
     ties = tied_with(trials)
-    rows = [(str(t.number), accuracy_text(t), human(t.values[1]), human(t.values[2]),
+    costs = shown_costs(trials, objectives) or ("flops", "params")
+    rows = [(str(t.number), accuracy_text(t), *(cost_text(c, metric(t, c, objectives)) for c in costs),
              ",".join(map(str, ties[t.number])) or "-", t.user_attrs["arch"]) for t in trials]  # fmt: skip
-    header = ("trial", "accuracy (95% interval, evidence)", "FLOPs", "params", "tied with", "arch")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    names = {"flops": "FLOPs", "params": "params", "latency": "latency"}
+    header = ("trial", "accuracy (95% interval, evidence)", *(names[c] for c in costs), "tied with", "arch")
+    n = len(header) - 1
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(n)]
     return "\n".join(
-        "  ".join([*(cell.rjust(w) for cell, w in zip(r[:5], widths, strict=True)), r[5]]) for r in [header, *rows]
+        "  ".join([*(cell.rjust(w) for cell, w in zip(r[:n], widths, strict=True)), r[n]]) for r in [header, *rows]
     )
 
 
 def knee(trials: list[FrozenTrial]) -> FrozenTrial:
-    """The knee of the accuracy-vs-FLOPs front: on the 2-D front, normalised (accuracy, log FLOPs),
-    the point farthest above the chord joining the cheapest and the most accurate ends."""
+    """The knee of the accuracy-vs-first-cost front (FLOPs by default): on the 2-D front,
+    normalised (accuracy, log cost), the point farthest above the chord joining the cheapest and
+    the most accurate ends."""
     points: dict[tuple[float, float], FrozenTrial] = {}
     for t in trials:
         points.setdefault((t.values[1], t.values[0]), t)
@@ -104,7 +117,7 @@ def knee(trials: list[FrozenTrial]) -> FrozenTrial:
     ]
     if len(front2d) <= 2:
         return max(front2d, key=lambda t: t.values[0])
-    xs = [math.log10(max(t.values[1], 1)) for t in front2d]
+    xs = [math.log10(max(t.values[1], 1e-9)) for t in front2d]
     ys = [t.values[0] for t in front2d]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
 
@@ -126,28 +139,33 @@ def pick(
     *,
     max_flops: int | None = None,
     max_params: int | None = None,
+    max_latency: float | None = None,
     min_accuracy: float | None = None,
 ) -> FrozenTrial:
-    """Apply a rule to the feasible Pareto trials that meet the limits; ValueError if none does."""
+    """Apply a rule to the feasible Pareto trials that meet the limits (latency in ms); ValueError
+    if none does, or if the study never measured latency and a latency limit is asked for."""
     if rule not in RULES:
         raise ValueError(f"unknown pick rule {rule!r}; choose one of {list(RULES)}")
-    limits = {
-        "flops <=": max_flops,
-        "params <=": max_params,
-        "accuracy >=": min_accuracy,
-    }
-    candidates = [
-        t
-        for t in feasible_front(study)
-        if (max_flops is None or t.values[1] <= max_flops)
-        and (max_params is None or t.values[2] <= max_params)
-        and (min_accuracy is None or t.values[0] >= min_accuracy)
-    ]
+    objectives = study_objectives(study)
+    limits = {"flops": max_flops, "params": max_params, "latency": max_latency}
+    front = feasible_front(study)
+    if max_latency is not None and not any(metric(t, "latency", objectives) is not None for t in front):
+        raise ValueError(f"study {study.study_name!r} never measured latency: search with --objectives "
+                         "accuracy,...,latency or --max-latency to pick by it")  # fmt: skip
+
+    def meets(t: FrozenTrial) -> bool:
+        within = all(metric(t, k, objectives) <= v for k, v in limits.items() if v is not None)
+        return within and (min_accuracy is None or t.values[0] >= min_accuracy)
+
+    candidates = [t for t in front if meets(t)]
     if not candidates:
-        said = ", ".join(f"{k} {v}" for k, v in limits.items() if v is not None) or "no limits"
-        raise ValueError(f"no feasible Pareto trial of study {study.study_name!r} meets {said}")
+        said = [f"{k} <= {cost_text(k, v)}" for k, v in limits.items() if v is not None]
+        said += [f"accuracy >= {min_accuracy}"] if min_accuracy is not None else []
+        raise ValueError(
+            f"no feasible Pareto trial of study {study.study_name!r} meets {', '.join(said) or 'no limits'}"
+        )
     if rule == "max-accuracy":
-        return max(candidates, key=lambda t: (t.values[0], -t.values[1], -t.values[2]))
+        return max(candidates, key=lambda t: (t.values[0], *(-v for v in t.values[1:])))
     if rule == "min-flops":
-        return min(candidates, key=lambda t: (t.values[1], -t.values[0], t.values[2]))
+        return min(candidates, key=lambda t: (metric(t, "flops", objectives), -t.values[0], *t.values[1:]))
     return knee(candidates)

@@ -1,7 +1,7 @@
 """The proxy trainer: a short, honest training run that scores an architecture.
 
-airbench's recipe, scaled down: the whole dataset lives as one tensor on the device, random
-translations and flips are done on the device per batch, no DataLoader; SGD with Nesterov
+airbench's recipe, scaled down: the whole dataset lives as one uint8 tensor on the device, each
+batch is scaled, shifted and flipped on the device, no DataLoader; SGD with Nesterov
 momentum, a one-cycle (or cosine) schedule and label smoothing. On the CPU a given seed gives the
 same accuracy every time.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -116,13 +117,19 @@ def make_optimizer(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024, *, bf16: bool = False
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 1024,
+    *,
+    bf16: bool = False,
+    scale: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
-    """Top-1 accuracy in eval mode."""
+    """Top-1 accuracy in eval mode; ``scale`` turns a stored (uint8) batch into the model's input."""
     model.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
+        xb = x[i : i + batch_size] if scale is None else scale(x[i : i + batch_size])
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             correct += (model(xb).argmax(1) == y[i : i + batch_size]).sum().item()
     return correct / max(1, len(x))
@@ -168,7 +175,7 @@ def train_and_evaluate(
         order = torch.randperm(n, generator=gen, device=device)
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            xb = augment(x[idx], config.translate, data.hflip, gen, memory_format)
+            xb = augment(data.scale(x[idx]), config.translate, data.hflip, gen, memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -184,7 +191,7 @@ def train_and_evaluate(
 
     start = time.perf_counter()
     val_x, val_y = data.split(eval_on, spec.resolution)
-    accuracy = evaluate(model, val_x.to(device), val_y.to(device), bf16=bf16)
+    accuracy = evaluate(model, val_x.to(device), val_y.to(device), bf16=bf16, scale=data.scale)
     eval_seconds = time.perf_counter() - start
     return ProxyResult(
         accuracy=accuracy,

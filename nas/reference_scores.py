@@ -13,6 +13,7 @@ import optuna
 from nas.cli import DEFAULT_DATA_DIR
 from nas.cost import count_cost
 from nas.data import load_dataset
+from nas.latency import LatencySetup, measure
 from nas.proxy import resolve_device, train_and_evaluate
 from nas.references import REFERENCES, adapt
 from nas.settings import study_settings
@@ -30,13 +31,14 @@ def score_references(
     device: str = "auto",
     log: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Each reference at each width, trained like the study's trials; cached in the study."""
+    """Each reference at each width, trained like the study's trials (and its latency measured
+    where the study measures latency); cached in the study."""
     if not names:
         return []
     settings = study_settings(study)
     proxy = settings.proxy
     cache = dict(study.user_attrs.get(CACHE_ATTR, {}))
-    data = load_dataset(settings.dataset, data_dir)
+    data = load_dataset(settings.dataset, data_dir, **settings.data_options())
     scores = []
     for name in names:
         for width in width_mults:
@@ -57,5 +59,8 @@ def score_references(
                     "arch": spec.to_string(),
                 }
                 study.set_user_attr(CACHE_ATTR, cache)  # saved as we go: an interrupted report keeps its work
+            if settings.latency and "latency_ms" not in cache[key]:  # measured here, like the study's trials
+                cache[key]["latency_ms"] = measure(spec, LatencySetup(**settings.latency)).ms
+                study.set_user_attr(CACHE_ATTR, cache)
             scores.append(cache[key])
     return scores

@@ -1,6 +1,7 @@
 """python -m nas.report: one self-contained HTML report of a study (plotly, works offline).
 
-Accuracy vs FLOPs and vs params (Pareto front highlighted, infeasible trials greyed), a 3-D view,
+Accuracy vs each cost: FLOPs, params and, where measured, latency (Pareto front highlighted,
+infeasible trials greyed), a 3-D view,
 hypervolume over trials, and the classic reference networks scored by the same proxy trainer
 (cached in the study) so you see whether the search beats the hand-designed designs. The
 figures are also attached to the study for optuna-dashboard.
@@ -20,10 +21,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
 from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser
-from nas.cost import human
 from nas.fidelity import replicate_of, tied_with
-from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front
-from nas.hypervolume import LOG_FLOPS, LOG_PARAMS, hypervolume, hypervolume_history
+from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front, shown_costs
+from nas.hypervolume import axes_text, hypervolume, hypervolume_history
+from nas.latency import LatencySetup
+from nas.objectives import ATTRS, LABELS, cost_text, metric, study_objectives
 from nas.reference_scores import DEFAULT_WIDTHS, score_references
 from nas.references import REFERENCES
 from nas.settings import StudySettings
@@ -33,10 +35,10 @@ RUNG_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # fewest epochs lig
 FRONT_STYLE = {"color": "#d62728", "size": 10, "line": {"width": 1, "color": "black"}}
 
 
-def _hover(t: FrozenTrial, where: str) -> str:
-    acc, flops, params = t.values
+def _hover(t: FrozenTrial, where: str, objectives: tuple[str, ...]) -> str:
+    costs = ", ".join(f"{cost_text(c, metric(t, c, objectives))} {c}" for c in shown_costs([t], objectives))
     return (
-        f"trial {t.number}<br>accuracy {accuracy_text(t)}<br>{human(flops)} FLOPs, {human(params)} params<br>"
+        f"trial {t.number}<br>accuracy {accuracy_text(t)}<br>{costs}<br>"
         f"{html.escape(t.user_attrs.get('arch', ''))}<br>python -m nas.export{where} --trial {t.number}"
     )
 
@@ -58,6 +60,7 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
     """The report's figures, keyed by a short id. Every run is drawn, coloured by its epochs (rung);
     the front is read off each network's best evidence (mean over seeds at its top rung, with a 95%
     interval), drawn over the front of the first runs alone."""
+    objectives = study_objectives(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     runs = [t for t in complete if is_feasible(t) and "duplicate_of" not in t.user_attrs]
     front = feasible_front(study)
@@ -69,33 +72,39 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
         by_epochs.setdefault(t.user_attrs.get("epochs"), []).append(t)
     plotted = [r for r in references if not reference_failed(r)]
     figs: dict[str, go.Figure] = {}
-    for key, axis, index in (("accuracy_vs_flops", "FLOPs (MACs)", 1), ("accuracy_vs_params", "parameters", 2)):
+    for cost in shown_costs(complete, objectives):
+        axis = LABELS[cost]
+
+        def x_of(t: FrozenTrial, cost: str = cost) -> float:
+            return metric(t, cost, objectives)
+
         fig = go.Figure()
         for i, (epochs, trials) in enumerate(sorted(by_epochs.items(), key=lambda kv: kv[0] or 0)):
             colour = RUNG_COLOURS[min(i, len(RUNG_COLOURS) - 1)] if len(by_epochs) > 1 else "#7aa6d8"
-            fig.add_trace(_scatter(trials, index, where, f"runs at {epochs} epochs" if epochs else "trials",
-                                   "markers", {"color": colour, "size": 7, "opacity": 0.7}))  # fmt: skip
-        infeasible = [t for t in complete if not is_feasible(t)]
-        fig.add_trace(_scatter(infeasible, index, where, "infeasible", "markers",
+            fig.add_trace(_scatter(trials, x_of, where, objectives, f"runs at {epochs} epochs" if epochs else
+                                   "trials", "markers", {"color": colour, "size": 7, "opacity": 0.7}))  # fmt: skip
+        infeasible = [t for t in complete if not is_feasible(t) and x_of(t) is not None]
+        fig.add_trace(_scatter(infeasible, x_of, where, objectives, "infeasible", "markers",
                                {"color": "#bbbbbb", "size": 6, "symbol": "x"}))  # fmt: skip
         if {t.number for t in raw_front} != {t.number for t in front} or any(t.user_attrs["seeds"] > 1 for t in front):
-            fig.add_trace(_scatter(raw_front, index, where, "front of first runs", "lines",
+            fig.add_trace(_scatter(raw_front, x_of, where, objectives, "front of first runs", "lines",
                                    {"color": "#999999"}, dash="dot"))  # fmt: skip
-        bars = _error_bars(sorted(front, key=lambda t: t.values[index]))
-        fig.add_trace(_scatter(front, index, where, "Pareto front (mean of seeds, 95% interval)", "lines+markers",
-                               FRONT_STYLE, error_y=bars))  # fmt: skip
-        if plotted:
+        bars = _error_bars(sorted(front, key=x_of))
+        fig.add_trace(_scatter(front, x_of, where, objectives, "Pareto front (mean of seeds, 95% interval)",
+                               "lines+markers", FRONT_STYLE, error_y=bars))  # fmt: skip
+        placed = [r for r in plotted if ATTRS[cost] in r]
+        if placed:
             fig.add_trace(
                 go.Scatter(
-                    x=[r["flops" if index == 1 else "params"] for r in plotted],
-                    y=[r["accuracy"] for r in plotted],
+                    x=[r[ATTRS[cost]] for r in placed],
+                    y=[r["accuracy"] for r in placed],
                     name="reference networks",
                     mode="markers+text",
-                    text=[r["name"] for r in plotted],
+                    text=[r["name"] for r in placed],
                     textposition="top center",
                     marker={"symbol": "diamond", "size": 11, "color": "black"},
                     hovertext=[
-                        f"{r['name']}<br>accuracy {r['accuracy']:.4f}<br>{html.escape(r['arch'])}" for r in plotted
+                        f"{r['name']}<br>accuracy {r['accuracy']:.4f}<br>{html.escape(r['arch'])}" for r in placed
                     ],
                     hoverinfo="text",
                 )  # fmt: skip
@@ -104,7 +113,7 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
             title=f"{study.study_name}: accuracy vs {axis}", xaxis={"type": "log", "title": axis},
             yaxis={"title": "validation accuracy"}, template="plotly_white", height=560,
         )  # fmt: skip
-        figs[key] = fig
+        figs[f"accuracy_vs_{cost}"] = fig
 
     fig = go.Figure()
     on_front = {t.number for t in front}
@@ -114,13 +123,13 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
     ):
         fig.add_trace(
             go.Scatter3d(
-                x=[t.values[1] for t in trials],
-                y=[t.values[2] for t in trials],
+                x=[metric(t, "flops", objectives) for t in trials],
+                y=[metric(t, "params", objectives) for t in trials],
                 z=[t.values[0] for t in trials],
                 mode="markers",
                 name=name,
                 marker=marker,
-                hovertext=[_hover(t, where) for t in trials],
+                hovertext=[_hover(t, where, objectives) for t in trials],
                 hoverinfo="text",
             )  # fmt: skip
         )
@@ -144,45 +153,47 @@ def figures(study: optuna.Study, references: list[dict], where: str = "") -> dic
     figs["pareto_3d"] = fig
 
     if first_runs:
-        history = hypervolume_history(sorted(first_runs, key=lambda t: t.number))
+        history = hypervolume_history(sorted(first_runs, key=lambda t: t.number), objectives)
         fig = go.Figure(go.Scatter(x=[t.number for t in sorted(first_runs, key=lambda t: t.number)], y=history,
                                    mode="lines+markers", name="first runs at the top rung"))  # fmt: skip
-        refined = hypervolume(front)
+        refined = hypervolume(front, objectives)
         fig.add_hline(y=refined, line_dash="dash", line_color="#d62728", annotation_text=f"refined front {refined:.4f}")
         fig.update_layout(
-            title=f"{study.study_name}: hypervolume over trials (normalised axes: 1 - accuracy, log FLOPs "
-            f"{LOG_FLOPS}, log params {LOG_PARAMS}; reference point (1, 1, 1))",
+            title=f"{study.study_name}: hypervolume over trials (normalised axes: {axes_text(objectives)}; "
+            "reference point: all 1)",
             xaxis={"title": "trial"}, yaxis={"title": "hypervolume"}, template="plotly_white",
         )  # fmt: skip
         figs["hypervolume"] = fig
     return figs
 
 
-def _scatter(trials: list[FrozenTrial], index: int, where: str, name: str, mode: str, marker: dict, *,
-             dash: str | None = None, error_y: dict | None = None) -> go.Scatter:  # fmt: skip
-    trials = sorted(trials, key=lambda t: t.values[index])
+def _scatter(trials: list[FrozenTrial], x_of, where: str, objectives: tuple[str, ...], name: str, mode: str,
+             marker: dict, *, dash: str | None = None, error_y: dict | None = None) -> go.Scatter:  # fmt: skip
+    trials = sorted(trials, key=x_of)
     return go.Scatter(
-        x=[t.values[index] for t in trials], y=[t.values[0] for t in trials], name=name, mode=mode, marker=marker,
+        x=[x_of(t) for t in trials], y=[t.values[0] for t in trials], name=name, mode=mode, marker=marker,
         line={"shape": "hv", "color": marker["color"], "dash": dash}, error_y=error_y,
-        customdata=[t.number for t in trials], hovertext=[_hover(t, where) for t in trials], hoverinfo="text",
+        customdata=[t.number for t in trials], hovertext=[_hover(t, where, objectives) for t in trials],
+        hoverinfo="text",
     )  # fmt: skip
 
 
-def front_html(front: list[FrozenTrial]) -> str:
+def front_html(front: list[FrozenTrial], objectives: tuple[str, ...]) -> str:
     ties = tied_with(front)
+    costs = shown_costs(front, objectives)
     rows = "".join(
         f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td>"
         f"<td>{t.user_attrs.get('accuracy_low', t.values[0]):.4f}.."
         f"{t.user_attrs.get('accuracy_high', t.values[0]):.4f}</td>"
         f"<td>{t.user_attrs.get('epochs', '?')} x {t.user_attrs.get('seeds', 1)}</td>"
         f"<td>{', '.join(map(str, ties[t.number])) or '-'}</td>"
-        f"<td>{human(t.values[1])}</td><td>{human(t.values[2])}</td>"
-        f"<td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
+        + "".join(f"<td>{cost_text(c, metric(t, c, objectives))}</td>" for c in costs)
+        + f"<td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
         for t in front
     )
     return (
         "<table><thead><tr><th>trial</th><th>accuracy (mean)</th><th>95% interval</th><th>epochs x seeds</th>"
-        "<th>tied with</th><th>FLOPs</th><th>params</th><th>arch</th></tr></thead>"
+        f"<th>tied with</th>{''.join(f'<th>{c}</th>' for c in costs)}<th>arch</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 
@@ -197,25 +208,31 @@ def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dic
         f"{k} {html.escape(str(getattr(settings, k)))}" for k in ("dataset", "space", "epochs") if settings
     )
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    objectives = study_objectives(study)
     refs = "".join(
         f"<li>{html.escape(r['name'])}: accuracy {r['accuracy']:.4f}"
-        f"{' <b>(failed to learn: not plotted)</b>' if reference_failed(r) else ''}, {human(r['flops'])} FLOPs, "
-        f"{human(r['params'])} params</li>"
+        f"{' <b>(failed to learn: not plotted)</b>' if reference_failed(r) else ''}, "
+        + ", ".join(f"{cost_text(c, r[key])} {c}" for c, key in ATTRS.items() if key in r)
+        + "</li>"
         for r in references
     )
+    costs = {"flops": "flops (multiply-accumulates, down)", "params": "params (down)",
+             "latency": "latency (ms at batch 1, measured, down)"}  # fmt: skip
+    latency = f" Latency measured with {html.escape(LatencySetup(**settings.latency).describe())}." if (
+        settings and settings.latency) else ""  # fmt: skip
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}: lightweight NAS report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:last-child{{text-align:left}}</style>
 </head><body>
 <h1>{html.escape(study.study_name)}</h1>
-<p>{n_complete} finished trials; {summary}. Objectives: accuracy (up), flops (multiply-accumulates, down),
-params (down).</p>
+<p>{n_complete} finished trials; {summary}. Objectives: accuracy (up),
+{", ".join(costs[c] for c in objectives[1:])}.{latency}</p>
 <h2>Pareto front (feasible)</h2>
 <p>Accuracy is each network's mean over its seeds at the most epochs it was trained for, with a 95%
 interval (seed spread and the validation split's size). Members whose intervals overlap are tied:
 the data do not order them.</p>
-{front_html(feasible_front(study))}
+{front_html(feasible_front(study), objectives)}
 <h2>Reference networks (same proxy trainer)</h2>
 <ul>{refs or "<li>none scored</li>"}</ul>
 {"".join(parts)}
@@ -276,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     print("Pareto front (feasible):")
-    print(front_table(feasible_front(study)))
+    print(front_table(feasible_front(study), study_objectives(study)))
     print(f"\nreport: {out}")
     return 0
 

@@ -17,10 +17,20 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, OneLineErrorParser, positive_int, size_arg
+from nas.cli import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_STORAGE,
+    OneLineErrorParser,
+    int_list_arg,
+    latency_arg,
+    positive_int,
+    size_arg,
+)
 from nas.data import DATASETS
 from nas.fidelity import counts_toward_budget, replicate_of
 from nas.front import feasible_front, front_table, pareto_front
+from nas.latency import BACKENDS
+from nas.objectives import parse_objectives, study_objectives
 from nas.parallel import (
     default_workers,
     exit_code,
@@ -70,6 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: 1; one per GPU on cuda)")
     p.add_argument("--max-flops", type=size_arg, default=None, help="e.g. 5M: bigger ones are never trained")
     p.add_argument("--max-params", type=size_arg, default=None, help="e.g. 50K: bigger ones are never trained")
+    p.add_argument("--max-latency", type=latency_arg, default=None, help="e.g. 5ms: slower ones are never trained")
+    p.add_argument(
+        "--objectives",
+        default=None,
+        help="accuracy and costs among flops, params, latency (default: accuracy,flops,params; resuming: the study's)",
+    )
+    p.add_argument("--latency-threads", type=positive_int, default=None, help="threads for latency (default 1)")
+    p.add_argument("--latency-backend", choices=BACKENDS, default=None, help="torch (default) or onnxruntime")
+    p.add_argument(
+        "--mix-latencies", action="store_true", help="resume a study whose latencies were measured on another machine"
+    )
+    p.add_argument(
+        "--resolutions",
+        type=int_list_arg,
+        default=None,
+        help="input sizes to search, e.g. 64,96,128 (default: the dataset's; folders: from the images' size)",
+    )
+    p.add_argument(
+        "--hflip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether horizontal flips keep labels (default: the dataset's; folders: yes)",
+    )
+    p.add_argument("--data-memory", type=size_arg, default=None, help="most memory the images may take, e.g. 4G")
     p.add_argument("--max-failures", type=positive_int, default=5, help="failed trials in a row that stop it")
     p.add_argument("--heartbeat", type=positive_int, default=30, help="seconds; a silent trial is re-run")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where torchvision datasets live")
@@ -100,6 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             download=args.download,
             max_flops=args.max_flops,
             max_params=args.max_params,
+            max_latency=args.max_latency,
+            objectives=parse_objectives(args.objectives) if args.objectives else None,
+            latency_threads=args.latency_threads,
+            latency_backend=args.latency_backend,
+            mix_latencies=args.mix_latencies,
+            resolutions=args.resolutions,
+            hflip=args.hflip,
+            data_memory=args.data_memory,
             max_failures=args.max_failures,
             heartbeat=args.heartbeat,
             command=["python", "-m", "nas.search", *(sys.argv[1:] if argv is None else argv)],
@@ -112,9 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     procs: list = []
     started = time.perf_counter()
 
-    def on_start(study: optuna.Study, done: int) -> None:
+    def on_start(study: optuna.Study, done: int, lines: list[str]) -> None:
         nonlocal bar, procs
         print(f"study {study.study_name!r} in {config.storage}: {done} finished trials, budget {config.budget}")
+        for line in lines:
+            print(line)
         bar = tqdm(total=config.budget, initial=min(done, config.budget), unit="trial", dynamic_ncols=True)
         if done < config.budget and workers > 1:
             torch.set_num_threads(threads_per_worker(config, workers))
@@ -164,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     promoted = sum(replicate_of(t) == 0 for t in runs)
     more = f"; plus {promoted} promotions and {len(runs) - promoted} re-scoring runs" if runs else ""
     print(f"\n{total} finished trials in study {study.study_name!r}{extra}{more} ({elapsed / 60:.1f} min this run)")
-    print("Pareto front (accuracy up, FLOPs down, params down), by each network's best evidence:")
-    print(front_table(feasible_front(study)))
+    objectives = study_objectives(study)
+    print(f"Pareto front (accuracy up, {', '.join(f'{n} down' for n in objectives[1:])}), by each network's "
+          "best evidence:")  # fmt: skip
+    print(front_table(feasible_front(study), objectives))
     where = f" --storage {config.storage} --study-name {study.study_name}"
     print("\nNext:")
     print(f"  python -m nas.dashboard --storage {config.storage}   # browse the study in optuna-dashboard")

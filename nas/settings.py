@@ -15,6 +15,7 @@ SETTINGS_ATTR = "settings"
 # "proxy_recipe"; those made before the recipe was stored trained with the defaults of then.
 LEGACY_RECIPE_ATTR = "proxy_recipe"
 RECIPE_BEFORE_STORED = {"lr": 0.4}
+LEGACY_FOLDER_RESOLUTIONS = (16, 24, 32)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class StudySettings:
     rungs: tuple[int, ...] | None = None  # proxy epochs of each rung, fewest first; None: (epochs,)
     eta: int | None = None  # promotion: the top 1/eta of a rung go up one rung
     val_size: int | None = None  # validation images: the binomial part of accuracy intervals
+    # How the data were read: input sizes searched, flips, channels (None: the dataset's own).
+    resolutions: tuple[int, ...] | None = None
+    hflip: bool | None = None
+    channels: int | None = None
+    latency: dict | None = None  # LatencySetup as a dict, once the study measures latency
 
     def __post_init__(self) -> None:
         if self.rungs is None:
@@ -51,16 +57,24 @@ class StudySettings:
             stored = dict(attrs[SETTINGS_ATTR])
         elif "epochs" in attrs:
             stored = {k: attrs[k] for k in ("dataset", "space", "epochs", "sampler", "seed", "command") if k in attrs}
-            stored |= {k: attrs[k] for k in ("mean", "std", "val_size") if k in attrs}
+            stored |= {k: attrs[k] for k in ("mean", "std", "val_size", "resolutions", "hflip", "channels",
+                                             "latency") if k in attrs}  # fmt: skip
             stored["recipe"] = attrs.get(LEGACY_RECIPE_ATTR, RECIPE_BEFORE_STORED)
             stored.setdefault("dataset", "?")
             stored.setdefault("space", "?")
         else:
             return None
-        for key in ("mean", "std", "rungs"):
+        if "resolutions" not in stored and str(stored.get("dataset")).startswith("folder:"):
+            # image folders were read as 32 px RGB, searched at 16/24/32 with flips, before these were stored
+            stored |= {"resolutions": LEGACY_FOLDER_RESOLUTIONS, "hflip": True, "channels": 3}
+        for key in ("mean", "std", "rungs", "resolutions"):
             if stored.get(key) is not None:
                 stored[key] = tuple(stored[key])
         return cls(**stored)
+
+    def data_options(self) -> dict:
+        """Keyword arguments of ``nas.data.load_dataset`` that read the data as this study did."""
+        return {"resolutions": self.resolutions, "hflip": self.hflip, "channels": self.channels}
 
 
 def study_settings(study: optuna.Study) -> StudySettings:

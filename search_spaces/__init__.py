@@ -30,6 +30,12 @@ def cheapest_cost(name: str, ctx: SpaceContext) -> Cost:
     return common.cheapest_cost(ctx, _MODULES[name].FAMILIES)
 
 
+def cheapest_specs(name: str, ctx: SpaceContext) -> list[ArchSpec]:
+    """The candidates for the cheapest architecture of space ``name`` (one per pair of families)."""
+    get_space(name)
+    return common.cheapest_specs(ctx, _MODULES[name].FAMILIES)
+
+
 def random_specs(space: str, ctx: SpaceContext, n: int, seed: int = 0) -> list[ArchSpec]:
     """``n`` draws of a space by Optuna's random sampler through real trials (a fixed seed gives
     the same networks on every run, and the first ``n`` of a larger sample): the networks the
@@ -39,4 +45,4 @@ def random_specs(space: str, ctx: SpaceContext, n: int, seed: int = 0) -> list[A
     return [sample(study.ask(), ctx) for _ in range(n)]
 
 
-__all__ = ["SPACES", "SampleFn", "SpaceContext", "cheapest_cost", "get_space", "random_specs"]
+__all__ = ["SPACES", "SampleFn", "SpaceContext", "cheapest_cost", "cheapest_specs", "get_space", "random_specs"]

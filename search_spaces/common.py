@@ -81,8 +81,8 @@ def sample_arch(trial: optuna.Trial, ctx: SpaceContext, families: Sequence[str],
     return ArchSpec(stem, tuple(stages), head, resolution, width_mult, ctx.in_chs, ctx.num_classes, act)
 
 
-def cheapest_cost(ctx: SpaceContext, families: Sequence[str]) -> Cost:
-    """The least FLOPs and the least params any architecture of the space can have.
+def cheapest_specs(ctx: SpaceContext, families: Sequence[str]) -> list[ArchSpec]:
+    """The candidates for the cheapest architecture of the space, one per pair of families.
 
     Every numeric choice above is listed cheapest first, so the cheapest network takes the
     first choice everywhere, two stages, stride 2 wherever allowed; only the families vary.
@@ -92,8 +92,13 @@ def cheapest_cost(ctx: SpaceContext, families: Sequence[str]) -> Cost:
     for i in range(2):
         fixed |= {f"s{i}_stride": 2, f"s{i}_chs": STAGE_CHS[0], f"s{i}_depth": 1}
     cheapest_ops = [ops_of([family])[0] for family in families]  # options are listed cheapest first
-    costs = [
-        count_cost(sample_arch(optuna.trial.FixedTrial({**fixed, "s0_op": a, "s1_op": b}), ctx, families))
+    return [
+        sample_arch(optuna.trial.FixedTrial({**fixed, "s0_op": a, "s1_op": b}), ctx, families)
         for a, b in itertools.product(cheapest_ops, repeat=2)
     ]
+
+
+def cheapest_cost(ctx: SpaceContext, families: Sequence[str]) -> Cost:
+    """The least FLOPs and the least params any architecture of the space can have."""
+    costs = [count_cost(spec) for spec in cheapest_specs(ctx, families)]
     return Cost(flops=min(c.flops for c in costs), params=min(c.params for c in costs))

@@ -20,9 +20,11 @@ def test_digits_splits_are_fixed_disjoint_and_normalised(digits) -> None:
     assert sum(sizes) == 1797 and min(sizes) > 250
     again = load_dataset("digits")
     assert torch.equal(again.val_x, digits.val_x) and torch.equal(again.test_y, digits.test_y)
-    assert abs(digits.train_x.mean().item()) < 1e-3
+    assert digits.train_x.dtype == torch.uint8  # held as bytes, scaled per batch
+    scaled = digits.scale(digits.train_x)
+    assert abs(scaled.mean().item()) < 1e-3 and abs(scaled.std().item() - 1) < 1e-2
     x, y = digits.split("val", 16)
-    assert x.shape[1:] == (1, 16, 16) and len(y) == len(digits.val_y)
+    assert x.shape[1:] == (1, 16, 16) and x.dtype == torch.uint8 and len(y) == len(digits.val_y)
     assert digits.split("val", 16)[0] is x  # resized once, cached
 
 
@@ -37,7 +39,9 @@ def test_holdout_split_is_stratified_disjoint_and_complete() -> None:
 def test_folder_dataset_single_tree_is_split_deterministically(tmp_path: Path) -> None:
     write_images(tmp_path / "shapes", {"circle": 20, "square": 15, "star": 10})
     data = load_dataset(f"folder:{tmp_path / 'shapes'}")
-    assert data.num_classes == 3 and data.in_chs == 3 and data.native_resolution == 32
+    # 20x24 pictures: stored at their shorter side, searched at about half, three quarters and all of it
+    assert data.num_classes == 3 and data.in_chs == 3 and data.native_resolution == 20
+    assert data.resolutions == (8, 16, 20) and data.hflip
     assert len(data.train_x) + len(data.val_x) + len(data.test_x) == 45
     assert set(data.test_y.tolist()) == {0, 1, 2}
     assert torch.equal(load_dataset(f"folder:{tmp_path / 'shapes'}").test_x, data.test_x)
