@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 import timeit
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def _onnx_runner(model: nn.Module, x: torch.Tensor, threads: int):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         # the TorchScript exporter: a fraction of a second for these networks, where dynamo takes seconds
-        torch.onnx.export(model.eval(), (x,), str(path), dynamo=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model.eval(), (x,), str(path), dynamo=False)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

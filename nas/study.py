@@ -240,7 +240,8 @@ def open_study(
         directions=directions(objectives),
         load_if_exists=True,
     )
-    if study_objectives(study) != objectives or [d.name.lower() for d in study.directions] != directions(objectives):
+    named = tuple(study.metric_names or objectives)  # a new study is named below
+    if named != objectives or [d.name.lower() for d in study.directions] != directions(objectives):
         raise ValueError(
             f"study {config.study_name!r} in {config.storage} has other objectives "
             f"({','.join(study_objectives(study))}); rerun with --objectives {','.join(study_objectives(study))} "

@@ -56,11 +56,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def write_images(root: Path, classes: dict[str, int], size: int = 20) -> None:
-    """An image-folder tree: ``n`` random PNGs per class, each class a different brightness."""
+def write_images(root: Path, classes: dict[str, int], size: int = 20, mode: str = "RGB") -> None:
+    """An image-folder tree: ``n`` random PNGs of size x (size + 4) per class, each class a
+    different brightness; ``mode`` "L" writes greyscale pictures."""
     rng = np.random.default_rng(0)
     for c, (name, n) in enumerate(classes.items()):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             img = rng.integers(0, 60, (size, size + 4, 3), dtype=np.uint8) + np.uint8(60 * c)
-            Image.fromarray(img).save(root / name / f"{i}.png")
+            Image.fromarray(img).convert(mode).save(root / name / f"{i}.png")

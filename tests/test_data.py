@@ -47,6 +47,36 @@ def test_folder_dataset_single_tree_is_split_deterministically(tmp_path: Path) -
     assert torch.equal(load_dataset(f"folder:{tmp_path / 'shapes'}").test_x, data.test_x)
 
 
+def test_folder_images_keep_their_size_and_channels(tmp_path: Path) -> None:
+    write_images(tmp_path / "photos", {"a": 6, "b": 6}, size=64)
+    data = load_dataset(f"folder:{tmp_path / 'photos'}")
+    assert data.native_resolution == 64 and data.resolutions == (32, 48, 64) and data.in_chs == 3
+    assert data.train_x.dtype == torch.uint8 and "64 px" in data.describe()
+    chosen = load_dataset(f"folder:{tmp_path / 'photos'}", resolutions=[40, 24], hflip=False)
+    assert chosen.native_resolution == 40 and chosen.resolutions == (24, 40) and not chosen.hflip
+    assert chosen.split("train", 24)[0].shape[1:] == (3, 24, 24)
+
+    write_images(tmp_path / "scans", {"a": 5, "b": 5}, size=28, mode="L")
+    grey = load_dataset(f"folder:{tmp_path / 'scans'}")
+    assert grey.in_chs == 1 and len(grey.mean) == 1 and grey.native_resolution == 28
+    assert load_dataset(f"folder:{tmp_path / 'scans'}", channels=3).in_chs == 3  # as studies of before read them
+
+
+def test_large_folder_images_are_capped_unless_asked(tmp_path: Path) -> None:
+    write_images(tmp_path / "big", {"a": 3, "b": 3}, size=200)
+    data = load_dataset(f"folder:{tmp_path / 'big'}")
+    assert data.native_resolution == 128 and "at most 128" in data.describe()
+    assert load_dataset(f"folder:{tmp_path / 'big'}", resolutions=[160]).native_resolution == 160
+    with pytest.raises(ValueError, match="resolutions must be 8..512"):
+        load_dataset(f"folder:{tmp_path / 'big'}", resolutions=[1024])
+
+
+def test_a_folder_too_big_for_memory_is_refused_before_decoding(tmp_path: Path) -> None:
+    write_images(tmp_path / "set", {"a": 10, "b": 10}, size=64)
+    with pytest.raises(ValueError, match=r"20 images at 3x64x64 need about .*B in memory, more than the 10KB"):
+        load_dataset(f"folder:{tmp_path / 'set'}", memory_limit=10_000)
+
+
 def test_folder_dataset_with_train_and_test_trees(tmp_path: Path) -> None:
     write_images(tmp_path / "set" / "train", {"a": 12, "b": 12})
     write_images(tmp_path / "set" / "test", {"a": 3, "b": 4})

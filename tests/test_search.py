@@ -228,3 +228,43 @@ def test_a_trials_writes_land_together_when_the_block_ends_even_on_an_error(tmp_
     assert landed.params == {"x": x} and landed.user_attrs == {"note": "held"}
     trial.set_user_attr("after", 1)  # outside a block: written at once
     assert outside.get_trials()[0].user_attrs == {"note": "held", "after": 1}
+
+
+def test_folder_search_at_the_images_size_named_after_the_folder(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "my" / "scans", {"zero": 8, "one": 8}, size=48, mode="L")
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    folder = f"folder:{tmp_path / 'my' / 'scans'}/"
+    args = ["--storage", storage, "--dataset", folder, "--epochs", "1", "--refine", "0", "--no-hflip"]
+    assert main(["--budget", "2", *args]) == 0
+    out = capsys.readouterr().out
+    assert "study 'scans-mixed'" in out  # the folder's own name
+    assert "16 images, 2 classes, 1 channel at 48 px; resolutions 24,36,48; horizontal flips off" in out
+    study = optuna.load_study(study_name="scans-mixed", storage=storage)
+    settings = study_settings(study)
+    assert (settings.resolutions, settings.hflip, settings.channels) == ((24, 36, 48), False, 1)
+    assert {ArchSpec.from_string(t.user_attrs["arch"]).in_chs for t in complete(storage, "scans-mixed")} == {1}
+    assert main(["--budget", "3", "--storage", storage, "--dataset", folder, "--hflip"]) == 2  # not the study's
+    assert "'hflip': True" in capsys.readouterr().err
+    assert main(["--budget", "3", "--storage", storage, "--dataset", folder, "--resolutions", "48"]) == 2
+    assert main(["--budget", "3", "--storage", storage, "--dataset", folder, "--refine", "0"]) == 0  # its own
+
+
+def test_folder_study_under_the_old_default_name_is_resumed(tmp_path: Path) -> None:
+    write_images(tmp_path / "photos", {"cat": 6, "dog": 6})
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    folder = f"folder:{tmp_path / 'photos'}"
+    old_name = f"{folder.replace('folder:', 'folder-').replace('/', '-')}-mixed"
+    assert main(["--budget", "1", "--storage", storage, "--dataset", folder, "--epochs", "1", "--refine", "0",
+                 "--study-name", old_name]) == 0  # fmt: skip
+    assert main(["--budget", "2", "--storage", storage, "--dataset", folder, "--refine", "0"]) == 0
+    assert optuna.get_all_study_names(storage) == [old_name] and len(complete(storage, old_name)) == 2
+
+
+def test_folder_too_big_for_the_memory_allowed_is_refused_before_any_trial(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "photos", {"cat": 4, "dog": 4}, size=64)
+    storage = f"sqlite:///{tmp_path / 'out' / 'nas.db'}"
+    args = ["--budget", "1", "--storage", storage, "--dataset", f"folder:{tmp_path / 'photos'}", "--data-memory", "50K"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "8 images at 3x64x64 need about" in err and "--data-memory" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
