@@ -1,6 +1,6 @@
 """Measured latency: how repeatable it is, what it adds over FLOPs, and what it costs a trial.
 
-    python bench/latency.py [--archs 30] [--trials 6] [--backend torch] [--threads 1]
+    python bench/latency.py [--archs 30] [--trials 6] [--backend torch] [--threads 1] [--seed 0]
 
 For ``--archs`` networks of the default space on digits (the default search's workload) and the
 six reference networks adapted to it (x0.5), in one run on this machine:
@@ -30,7 +30,7 @@ from nas import ArchSpec  # noqa: E402
 from nas.build import build_model  # noqa: E402
 from nas.cost import count_cost  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.latency import LatencySetup, measure, this_machine  # noqa: E402
+from nas.latency import MIN_PASSES, LatencySetup, measure, this_machine  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402
 from nas.references import REFERENCES, adapt  # noqa: E402
 
@@ -58,9 +58,10 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=6, help="networks trained as default trials for (c)")
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="of the sampled networks (another seed: out of sample)")
     args = p.parse_args()
     data = load_dataset("digits")
-    specs = sample_specs(data, args.archs) + [
+    specs = sample_specs(data, args.archs, args.seed) + [
         adapt(REFERENCES[name], in_chs=data.in_chs, num_classes=data.num_classes, resolution=max(data.resolutions),
               width_mult=0.5)
         for name in REFERENCES
@@ -79,12 +80,12 @@ def main() -> None:
     tau = kendalltau(a, b)[0]
     rel = statistics.median(abs(x - y) / min(x, y) for x, y in zip(a, b, strict=True))
     spread = statistics.median(m.spread for run in passes for m in run)
-    repeated = sum(m.passes > 3 for run in passes for m in run)
+    repeated = sum(m.passes > MIN_PASSES for run in passes for m in run)
     print("(a) repeatability, two independent passes:")
     print(f"    baseline naive timing (10 runs, cold): tau {kendalltau(*naive)[0]:.3f}")
     print(f"    figure   nas.latency.measure:          tau {tau:.3f} (goal >= 0.95); median relative spread "
           f"{spread:.3f}; median pass-to-pass difference {rel:.3f}; {repeated} of {2 * len(specs)} measurements "
-          "needed more than 3 passes")  # fmt: skip
+          "needed more than the minimum passes")  # fmt: skip
     flops = [count_cost(s).flops for s in specs]
     print(f"(b) Kendall tau FLOPs vs latency: {kendalltau(flops, a)[0]:.3f} (1.0 would make latency redundant); "
           f"latency spans {min(a):.3g}..{max(a):.3g} ms")  # fmt: skip

@@ -173,13 +173,16 @@ class Objective:
             for t in trial.study.get_trials(deepcopy=False):
                 if t.user_attrs.get("digest") == digest and ATTRS["latency"] in t.user_attrs:
                     attrs = t.user_attrs
-                    self.latencies[digest] = Latency(attrs[ATTRS["latency"]], attrs["latency_spread"], 0)
+                    self.latencies[digest] = Latency(
+                        attrs[ATTRS["latency"]], attrs["latency_spread"], 0, attrs.get("latency_median_ms", 0.0)
+                    )
                     break
             else:
                 self.latencies[digest] = measure(spec, self.latency)
         latency = self.latencies[digest]
         trial.set_user_attr(ATTRS["latency"], latency.ms)
         trial.set_user_attr("latency_spread", round(latency.spread, 4))
+        trial.set_user_attr("latency_median_ms", latency.median_ms)
         return latency
 
     def accuracy_by_rung(self, study: optuna.Study, digest: str, rung: int, accuracy: float) -> dict[str, list[float]]:

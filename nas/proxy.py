@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,11 @@ class ProxyConfig:
     label_smoothing: float = 0.1
     schedule: str = "onecycle"  # or "cosine"
     translate: int = 1  # random shifts of up to this many pixels (zero padding)
+
+    def with_batch(self, batch_size: int) -> ProxyConfig:
+        """The recipe at another batch size, the peak learning rate scaled with it (the linear
+        scaling rule of Goyal et al., 2017), so an epoch takes fewer, larger steps."""
+        return replace(self, batch_size=batch_size, lr=self.lr * batch_size / self.batch_size)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.schedule not in ("onecycle", "cosine"):

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import optuna
 import torch
@@ -26,7 +27,8 @@ from nas.cli import (
     positive_int,
     size_arg,
 )
-from nas.data import DATASETS
+from nas.data import DATASETS, load_dataset
+from nas.device_choice import auto_device
 from nas.fidelity import counts_toward_budget, replicate_of
 from nas.front import feasible_front, front_table, pareto_front
 from nas.latency import BACKENDS
@@ -72,11 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="once the budget is met, train the top-rung front and its near neighbours with this many more seeds",
     )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help=f"proxy batch of a new study, learning rate scaled with it (default {ProxyConfig.batch_size})",
+    )
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study database")
     p.add_argument("--study-name", default=None, help="default: <dataset>-<space>")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
     p.add_argument("--seed", type=int, default=0, help="fixes sampling and training")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--device", default="auto", help="auto (the faster of CUDA and CPU, by a probe), cpu, cuda, cuda:N")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: 1; one per GPU on cuda)")
     p.add_argument("--max-flops", type=size_arg, default=None, help="e.g. 5M: bigger ones are never trained")
     p.add_argument("--max-params", type=size_arg, default=None, help="e.g. 50K: bigger ones are never trained")
@@ -125,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             min_epochs=args.min_epochs,
             eta=args.eta,
             refine=args.refine,
+            batch_size=args.batch_size,
             storage=args.storage,
             study_name=args.study_name,
             sampler=args.sampler,
@@ -146,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             heartbeat=args.heartbeat,
             command=["python", "-m", "nas.search", *(sys.argv[1:] if argv is None else argv)],
         )
+        if config.device == "auto":  # the faster device for this workload, measured where there is a choice
+            device, why = auto_device(lambda: load_dataset(config.dataset, config.data_dir, config.download,
+                                                           resolutions=config.resolutions))  # fmt: skip
+            config = replace(config, device=device)
+            print(f"device {device} (auto: {why})")
     except ValueError as exc:
         parser.error(str(exc))
     workers = args.workers or default_workers(config.device)

@@ -84,6 +84,9 @@ class SearchConfig:
     hflip: bool | None = None
     data_memory: int | None = None
     max_failures: int = 5  # consecutive failed trials that stop the search
+    # Proxy batch size of a new study (None: ProxyConfig's), the learning rate scaled with it;
+    # stored in the study's recipe, so a resumed study trains as it did.
+    batch_size: int | None = None
     heartbeat: int = 30  # seconds between a running trial's heartbeats; silent for 2x => re-run
     artifact_dir: str | None = None  # default: "artifacts" beside a SQLite file, else studies/artifacts
     command: list[str] = field(default_factory=list)  # recorded in the study for the record
@@ -128,6 +131,11 @@ class SearchConfig:
                 )
             else:
                 self.study_name = f"{self.dataset}-{self.space}"
+
+    @property
+    def recipe(self) -> ProxyConfig:
+        """The proxy recipe of a new study (its epochs are set apart)."""
+        return ProxyConfig().with_batch(self.batch_size) if self.batch_size else ProxyConfig()
 
     @property
     def limits(self) -> Limits:
@@ -257,7 +265,7 @@ def open_study(
         eta = config.eta or DEFAULT_ETA
         settings = StudySettings(
             dataset=config.dataset, space=config.space, epochs=epochs,
-            recipe={k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"}, sampler=config.sampler,
+            recipe={k: v for k, v in asdict(config.recipe).items() if k != "epochs"}, sampler=config.sampler,
             seed=config.seed, mean=data.mean, std=data.std, command=" ".join(config.command),
             rungs=rung_epochs(epochs, config.min_epochs or epochs, eta), eta=eta, val_size=len(data.val_y),
             resolutions=data.resolutions, hflip=data.hflip, channels=data.in_chs,
@@ -274,6 +282,9 @@ def open_study(
         stored |= {"rungs": settings.rungs}
         wanted |= {"rungs": rung_epochs(settings.epochs, config.min_epochs or settings.rungs[0],
                                         config.eta or settings.eta or DEFAULT_ETA)}  # fmt: skip
+    if config.batch_size is not None:  # asked for a batch: it must be the study's
+        stored |= {"batch_size": settings.proxy.batch_size}
+        wanted |= {"batch_size": config.batch_size}
     if config.resolutions is not None or config.hflip is not None:
         if settings.resolutions is None:
             raise ValueError(

@@ -30,3 +30,36 @@ def test_default_search_finds_accurate_small_networks(tmp_path: Path) -> None:
     assert all(t.user_attrs["seeds"] == 3 for t in front)  # the default re-scores the front with 2 more seeds
     for t in front:
         assert t.user_attrs["arch"] in proc.stdout  # the printed front lists every Pareto network
+
+
+def test_latency_search_end_to_end(tmp_path: Path) -> None:
+    """Accuracy vs measured latency under a latency limit, at the default epochs: search, report, export."""
+    from nas.data import load_dataset
+    from nas.latency import LatencySetup, measure, this_machine
+    from search_spaces import SpaceContext, random_specs
+
+    data = load_dataset("digits")
+    timed = sorted(measure(s, LatencySetup(this_machine())).ms for s in random_specs("mixed", SpaceContext(
+        data.in_chs, data.num_classes, data.resolutions), 12, seed=5))  # fmt: skip
+    limit = timed[len(timed) // 2]  # about half of the space is too slow
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    search = [sys.executable, "-m", "nas.search", "--budget", "8", "--storage", storage, "--refine", "1",
+              "--objectives", "accuracy,latency", "--max-latency", f"{limit:.4f}ms"]  # fmt: skip
+    proc = subprocess.run(search, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "latency measured with torch, 1 thread" in proc.stdout
+        and "Pareto front (accuracy up, latency down)" in proc.stdout
+    )
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    front = feasible_front(study)
+    assert front and all(t.values[1] <= limit for t in front) and max(t.values[0] for t in front) > 0.5
+    report = [sys.executable, "-m", "nas.report", "--storage", storage, "--out", str(tmp_path / "r.html"),
+              "--references", "mobilenet_v1", "--reference-widths", "0.5"]  # fmt: skip
+    assert subprocess.run(report, capture_output=True, timeout=900).returncode == 0
+    assert 'id="accuracy_vs_latency"' in (tmp_path / "r.html").read_text()
+    export = [sys.executable, "-m", "nas.export", "--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path),
+              "--name", "knee"]  # fmt: skip
+    assert subprocess.run(export, capture_output=True, timeout=300).returncode == 0
+    assert "latency:   " in (tmp_path / "knee.py").read_text()
+    assert subprocess.run([sys.executable, str(tmp_path / "knee.py")], capture_output=True).returncode == 0
