@@ -32,10 +32,10 @@ from nas.build import build_model
 BACKENDS = ("torch", "onnxruntime")
 WARMUP_RUNS = 5
 BLOCK_S = 0.005  # a timed block runs the network for about this long
-BLOCKS = 8  # blocks per pass
+BLOCKS = 7  # blocks per pass
 MAX_SPREAD = 0.10  # interquartile range / median of the blocks above this: one more pass
-MIN_PASSES = 4  # a slow spell can outlast a pass: a few passes, the fastest block of all kept
-MAX_PASSES = 5  # at most 5 x 8 x 5 ms: about 4% of a default trial here (bench/latency.py)
+MIN_PASSES = 3  # a slow spell can outlast a pass: a few passes, the fastest block of all kept
+MAX_PASSES = 4  # at most 4 x 7 x 5 ms: about 2% of a default trial here (bench/latency.py)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
                               "--refine", "1", "--long-epochs", "1", "--per-class", "12", "--cache", ""],
          ["long-run HV", "hv_long", "noise ceiling"]),
         ("default_search_time.py", ["--budget", "2"], ["baseline (no re-scoring", "ratio"]),
+        ("latency.py", ["--archs", "3", "--trials", "1"], ["baseline naive timing", "figure   nas.latency.measure",
+                                                           "Kendall tau FLOPs vs latency", "of a trial"]),
+        ("gpu_search.py", ["--device", "cpu", "--seconds", "2", "--per-gpu", "1", "--cifar-images", "600",
+                           "--cpu-networks", "1"], ["baseline CPU path", "figure   1 per GPU", "goals"]),
     ],
 )  # fmt: skip
 def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:
