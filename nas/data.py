@@ -85,6 +85,12 @@ class Dataset:
             self._resized[key] = resize_uint8(getattr(self, f"{name}_x"), resolution)
         return self._resized[key], getattr(self, f"{name}_y")
 
+    def prepare(self, splits: Sequence[str]) -> None:
+        """Resize ``splits`` to every resolution now (the memory check counted these copies)."""
+        for name in splits:
+            for resolution in self.resolutions:
+                self.split(name, resolution)
+
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """A uint8 batch as normalised floats: (x / 255 - mean) / std per channel."""
         if x.device not in self._norm:

@@ -116,8 +116,8 @@ class Objective:
             cost = count_cost(spec)
             seed = trial_seed(self.seed, trial.number)
             digest = spec.digest()
-            # Dataset and epochs are study settings, FLOPs and params the objective values: a
-            # trial records only what is its own.
+            # Dataset and epochs are study settings: a trial records only what is its own, every
+            # cost included whatever the objectives (the table, report and export show them all).
             for key, value in {
                 "arch": spec.to_string(),  # exact: ArchSpec.from_string reads it back
                 "digest": digest,

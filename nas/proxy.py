@@ -132,12 +132,12 @@ def evaluate(
 ) -> float:
     """Top-1 accuracy in eval mode; ``scale`` turns a stored (uint8) batch into the model's input."""
     model.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size] if scale is None else scale(x[i : i + batch_size])
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            correct += (model(xb).argmax(1) == y[i : i + batch_size]).sum().item()
-    return correct / max(1, len(x))
+            correct += (model(xb).argmax(1) == y[i : i + batch_size]).sum()
+    return correct.item() / max(1, len(x))  # one host sync, not one per batch
 
 
 def train_and_evaluate(

@@ -163,6 +163,12 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
     raise ValueError(f"cannot open storage {url!r}: {str(error).strip().splitlines()[0]}")
 
 
+def not_created_yet(url: str) -> bool:
+    """A SQLite URL whose file does not exist yet (opening it would create it)."""
+    path = _sqlite_path(url)
+    return path is not None and not path.exists()
+
+
 def open_existing_storage(url: str) -> RDBStorage:
     """The storage of a database that must already exist (never creates one)."""
     path = _sqlite_path(url)

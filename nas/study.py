@@ -40,7 +40,7 @@ from nas.optuna_compat import quiet_experimental
 from nas.proxy import ProxyConfig, resolve_device
 from nas.sampler import SAMPLERS, make_sampler, sampler_seed
 from nas.settings import SETTINGS_ATTR, StudySettings, study_settings
-from nas.storage import _sqlite_path, default_artifact_dir, make_storage
+from nas.storage import default_artifact_dir, make_storage, not_created_yet
 from search_spaces import SpaceContext, cheapest_cost, cheapest_specs, get_space
 
 # Settings a study is created with; rerunning it with different ones would mix incomparable trials.
@@ -193,8 +193,7 @@ class Existing:
 
 def find_existing(config: SearchConfig) -> Existing:
     """The study the search will resume, if any (a folder study under its legacy name too)."""
-    path = _sqlite_path(config.storage)
-    if path is not None and not path.exists():
+    if not_created_yet(config.storage):
         return Existing(config.study_name)
     storage = make_storage(config.storage)
     names = optuna.get_all_study_names(storage)
@@ -389,6 +388,7 @@ def run_search(
         lines = [data.describe()] + ([f"latency measured with {latency.describe()}"] if latency else [])
         on_start(study, len(done), lines)
     data = data.to(device)
+    data.prepare(("train", "val"))  # every resolution resized once, on the device, before any trial
     torch.manual_seed(config.seed)
     # torch.optim imports torch._dynamo when it builds its first optimizer (~1 s): a start-up
     # cost, paid here rather than inside the first trial.

@@ -26,6 +26,9 @@ def test_digits_splits_are_fixed_disjoint_and_normalised(digits) -> None:
     x, y = digits.split("val", 16)
     assert x.shape[1:] == (1, 16, 16) and x.dtype == torch.uint8 and len(y) == len(digits.val_y)
     assert digits.split("val", 16)[0] is x  # resized once, cached
+    fresh = load_dataset("digits")
+    fresh.prepare(("train", "val"))  # the search resizes everything before its first trial
+    assert {("train", r) for r in fresh.resolutions} | {("val", r) for r in fresh.resolutions} == set(fresh._resized)
 
 
 def test_holdout_split_is_stratified_disjoint_and_complete() -> None:
