@@ -30,6 +30,7 @@ FOLDER_DEFAULT_MAX = 128
 MAX_RESOLUTION = 512
 MIN_RESOLUTION = 8
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}  # PIL modes kept as one channel
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 RESIZE_CHUNK = 1024  # images resized at a time: bounds the float copy F.interpolate needs
 MEMORY_SHARE = 0.8  # of the memory available now, what a dataset may take by default
 
@@ -228,15 +229,16 @@ class FolderTree:
     labels: np.ndarray
     sizes: list[tuple[int, int]]
     grey: bool  # every picture is greyscale
+    skipped: int  # files in the class folders that are not pictures by their extension
 
 
 def scan_folder(root: Path) -> FolderTree:
     """List an image-folder tree and read each picture's header; ValueError naming a bad file."""
     from PIL import Image, UnidentifiedImageError
-    from torchvision.datasets import ImageFolder
+    from torchvision.datasets import DatasetFolder
 
     try:
-        tree = ImageFolder(str(root), loader=lambda path: path)
+        tree = DatasetFolder(str(root), loader=lambda path: path, extensions=IMAGE_EXTENSIONS)
     except (FileNotFoundError, RuntimeError) as exc:
         raise ValueError(f"image folder {root} has no class folders with images: {exc}") from None
     sizes, grey = [], True
@@ -244,10 +246,11 @@ def scan_folder(root: Path) -> FolderTree:
         try:
             with Image.open(path) as img:
                 sizes.append(img.size)
-                grey = grey and img.mode in GREY_MODES
+                grey = grey and _is_grey(img)
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # PIL raises SyntaxError for some files
             raise ValueError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
-    return FolderTree(tree.classes, [p for p, _ in tree.samples], np.asarray(tree.targets), sizes, grey)
+    others = sum(1 for c in tree.classes for f in (root / c).rglob("*") if f.is_file()) - len(tree.samples)
+    return FolderTree(tree.classes, [p for p, _ in tree.samples], np.asarray(tree.targets), sizes, grey, others)
 
 
 def read_images(paths: Sequence[str], size: int, channels: int) -> np.ndarray:
@@ -261,7 +264,7 @@ def read_images(paths: Sequence[str], size: int, channels: int) -> np.ndarray:
     def read(i: int) -> None:
         try:
             with Image.open(paths[i]) as img:
-                picture = np.asarray(img.convert(mode).resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+                picture = np.asarray(_8bit(img).convert(mode).resize((size, size), Image.Resampling.BILINEAR))
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise ValueError(
                 f"{paths[i]} is not a readable image ({type(exc).__name__}); remove it or fix it"
@@ -271,6 +274,25 @@ def read_images(paths: Sequence[str], size: int, channels: int) -> np.ndarray:
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(read, range(len(paths))))  # PIL decodes without the GIL
     return out
+
+
+def _is_grey(img) -> bool:  # noqa: ANN001 (a PIL image, from its header)
+    """Greyscale by its mode, or a palette of greys only (a GIF of a greyscale picture)."""
+    if img.mode == "P":
+        palette = img.getpalette() or []
+        return palette[0::3] == palette[1::3] == palette[2::3]
+    return img.mode in GREY_MODES
+
+
+def _8bit(img):  # noqa: ANN001, ANN202 (PIL images; PIL is imported lazily)
+    """16-bit and float greyscale pictures as 8-bit ones, scaled (PIL's own convert clips them)."""
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return img
+    from PIL import Image
+
+    x = np.asarray(img, np.float64)
+    top = 1.0 if img.mode == "F" and x.max() <= 1.0 else 255.0 if x.max() <= 255 else 65535.0
+    return Image.fromarray(np.clip(np.round(x * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
 
 
 def default_resolutions(size: int) -> tuple[int, ...]:
@@ -338,10 +360,12 @@ def load_folder(
         resolutions = check_resolutions(resolutions)
         note = f"images {median_side} px (median shorter side), stored at {max(resolutions)} px"
     else:
-        size = max(MIN_RESOLUTION, min(FOLDER_DEFAULT_MAX, median_side))
+        size = max(MIN_RESOLUTION, 4 * (min(FOLDER_DEFAULT_MAX, median_side) // 4))  # whole multiples of 4
         resolutions = default_resolutions(size)
         limit = f", at most {FOLDER_DEFAULT_MAX} by default" if median_side > FOLDER_DEFAULT_MAX else ""
         note = f"resolutions from the images' median shorter side, {median_side} px{limit}; --resolutions to choose"
+    if skipped := sum(tree.skipped for tree in trees):
+        note += f"; {skipped} file{'s' * (skipped > 1)} not pictures by their name skipped"
     size = max(resolutions)
     channels = channels or (1 if all(tree.grey for tree in trees) else 3)
     check_memory(f"image folder {root}", len(sizes), channels, size, resolutions, memory_limit)

@@ -65,6 +65,28 @@ def test_folder_images_keep_their_size_and_channels(tmp_path: Path) -> None:
     assert load_dataset(f"folder:{tmp_path / 'scans'}", channels=3).in_chs == 3  # as studies of before read them
 
 
+def test_folder_reads_gif_and_16_bit_pictures_and_says_what_it_skipped(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("a", "b")):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 50, (30, 30), dtype=np.uint8) + np.uint8(100 * c)).save(
+                tmp_path / "set" / name / f"{i}.gif"
+            )
+        deep = np.full((30, 30), 60_000 * c + 1_000, np.uint16)  # a 16-bit scan: 1,000 or 61,000 of 65,535
+        Image.fromarray(deep).save(tmp_path / "set" / name / "scan.png")
+    (tmp_path / "set" / "a" / "notes.txt").write_text("not a picture")
+    data = load_dataset(f"folder:{tmp_path / 'set'}")
+    assert len(data.train_y) + len(data.val_y) + len(data.test_y) == 10 and data.in_chs == 1
+    assert data.native_resolution == 28 and "1 file not pictures by their name skipped" in data.describe()
+    from nas.data import read_images
+
+    scans = read_images([str(tmp_path / "set" / n / "scan.png") for n in ("a", "b")], 8, 1)
+    assert scans[0].max() == 4 and scans[1].min() == 237  # scaled from 16 bits, not clipped to white
+
+
 def test_large_folder_images_are_capped_unless_asked(tmp_path: Path) -> None:
     write_images(tmp_path / "big", {"a": 3, "b": 3}, size=200)
     data = load_dataset(f"folder:{tmp_path / 'big'}")
