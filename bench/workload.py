@@ -6,13 +6,8 @@ import numpy as np
 
 from nas import ArchSpec
 from nas.data import Dataset, make_dataset
+from nas.device_choice import PROBE_ARCH as ARCH  # a mid-sized network of the default space, fixed
 from search_spaces import SpaceContext, random_specs
-
-# A mid-sized network of the default space (fixed, so runs compare like for like).
-ARCH = (
-    "{res}px w0.75 in{chs} cls{cls} relu | stem:16 k3 s1 p1 bn1 | ir:24x2 s2 e3.0 k3 | "
-    "fire:48x2 s1 e3x0.5 sr0.25 | shuffle:64x2 s2 | head:128 linear d0.0"
-)
 
 
 def sample_specs(data: Dataset, n: int, seed: int = 0) -> list[ArchSpec]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -18,7 +19,7 @@ from nas.data import Dataset
 from nas.proxy import ProxyConfig, train_and_evaluate
 
 PROBE_STEPS = 30  # timed training steps per device, after as many again to warm up
-# A mid-sized network of the default space (bench/workload.py's), at the dataset's shape.
+# A mid-sized network of the default space, at the dataset's shape (the benchmarks' fixed one too).
 PROBE_ARCH = (
     "{res}px w0.75 in{chs} cls{cls} relu | stem:16 k3 s1 p1 bn1 | ir:24x2 s2 e3.0 k3 | "
     "fire:48x2 s1 e3x0.5 sr0.25 | shuffle:64x2 s2 | head:128 linear d0.0"
@@ -30,10 +31,7 @@ def probe_seconds(device: str, data: Dataset, config: ProxyConfig = ProxyConfig(
     (its data resident on the device, its augmentation, optimiser and batch)."""
     spec = ArchSpec.from_string(PROBE_ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes))
     n = min(len(data.train_y), 2 * PROBE_STEPS * config.batch_size)
-    sample = Dataset(
-        data.name, data.train_x[:n], data.train_y[:n], data.val_x[:1], data.val_y[:1], data.test_x[:1],
-        data.test_y[:1], data.num_classes, data.mean, data.std, data.hflip, data.resolutions,
-    ).to(device)  # fmt: skip
+    sample = replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n], _resized={}).to(device)
     steps = max(1, n // config.batch_size)
     one_epoch = ProxyConfig(epochs=1, batch_size=config.batch_size, lr=config.lr)
     train_and_evaluate(spec, sample, one_epoch, device=device)  # warm-up: allocator, cuDNN autotuning, lazy init

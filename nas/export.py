@@ -24,7 +24,6 @@ from nas.cost import count_cost
 from nas.data import load_dataset
 from nas.fidelity import best_evidence
 from nas.front import RULES, accuracy_text, pick, shown_costs
-from nas.latency import LatencySetup
 from nas.objectives import cost_text, metric, study_objectives
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.settings import study_settings
@@ -53,8 +52,8 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     attrs = trial.user_attrs
     interval = (attrs["accuracy_low"], attrs["accuracy_high"]) if "accuracy_low" in attrs else None
     latency = metric(trial, "latency", study_objectives(study))
-    if latency is not None and settings.latency:
-        latency_text = f"{latency:.3g} ms ({LatencySetup(**settings.latency).describe()})"
+    if latency is not None and settings.latency_setup:
+        latency_text = f"{latency:.3g} ms ({settings.latency_setup.describe()})"
     else:
         latency_text = None
     return trial_module_source(

@@ -4,7 +4,7 @@ network's best evidence.
 
 Optuna cannot prune a multi-objective trial, so every evaluation is a trial of its own: a new
 network is sampled and trained at rung 0 (the fewest epochs); a network in the top 1/eta of its
-rung, by non-dominated sorting of (accuracy, FLOPs, params) with crowding distance to break ties,
+rung, by non-dominated sorting of (accuracy, the study's costs) with crowding distance to break ties,
 is promoted by enqueuing a trial with the same parameters at the next rung, trained from scratch
 with the next rung's epochs. When the budget of new networks is met, the top-rung front (and the
 networks within ``BAND`` accuracy of it) is trained again with further seeds. A network's best
@@ -72,8 +72,8 @@ def _key(trial: FrozenTrial) -> tuple[str | None, int, int]:
 # --- non-dominated sorting -------------------------------------------------------------------
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """All objectives minimised."""
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` dominates ``b``, all objectives minimised."""
     return all(x <= y for x, y in zip(a, b, strict=True)) and tuple(a) != tuple(b)
 
 
@@ -83,7 +83,7 @@ def non_dominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
     left = set(range(len(points)))
     rank = 0
     while left:
-        front = {i for i in left if not any(_dominates(points[j], points[i]) for j in left if j != i)}
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
         for i in front:
             ranks[i] = rank
         left -= front
@@ -170,7 +170,7 @@ def due_refinements(trials: Sequence[FrozenTrial], top_rung: int, replicates: in
         t
         for t in at_top
         if not any(
-            _dominates(q, (points[t.user_attrs["digest"]][0] - BAND, *points[t.user_attrs["digest"]][1:]))
+            dominates(q, (points[t.user_attrs["digest"]][0] - BAND, *points[t.user_attrs["digest"]][1:]))
             for d, q in points.items()
             if d != t.user_attrs["digest"]
         )

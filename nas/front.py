@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.fidelity import best_evidence, is_feasible, tied_with, top_rung_only
+from nas.fidelity import best_evidence, dominates, is_feasible, tied_with, top_rung_only
 from nas.objectives import COSTS, DEFAULT, cost_text, metric, study_objectives
 from nas.settings import StudySettings
 
@@ -66,7 +66,7 @@ def pareto_front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
 
 def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
     (acc_a, *cost_a), (acc_b, *cost_b) = a.values, b.values
-    return acc_a >= acc_b and all(x <= y for x, y in zip(cost_a, cost_b, strict=True)) and (a.values != b.values)
+    return dominates((-acc_a, *cost_a), (-acc_b, *cost_b))
 
 
 def accuracy_text(trial: FrozenTrial) -> str:

@@ -18,6 +18,12 @@ COSTS = ("flops", "params", "latency")
 DEFAULT = ("accuracy", "flops", "params")
 ATTRS = {"flops": "flops", "params": "params", "latency": "latency_ms"}  # user attr of each cost
 LABELS = {"flops": "FLOPs (MACs)", "params": "parameters", "latency": "latency (ms, batch 1)"}
+DESCRIPTIONS = {  # what each objective is, for the study note and the report
+    "accuracy": "accuracy (validation, up)",
+    "flops": "flops (multiply-accumulates, down)",
+    "params": "params (down)",
+    "latency": "latency (ms at batch 1, measured, down)",
+}
 
 
 def parse_objectives(text: str) -> tuple[str, ...]:

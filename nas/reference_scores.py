@@ -13,7 +13,7 @@ import optuna
 from nas.cli import DEFAULT_DATA_DIR
 from nas.cost import count_cost
 from nas.data import load_dataset
-from nas.latency import LatencySetup, measure
+from nas.latency import measure
 from nas.proxy import resolve_device, train_and_evaluate
 from nas.references import REFERENCES, adapt
 from nas.settings import study_settings
@@ -59,8 +59,8 @@ def score_references(
                     "arch": spec.to_string(),
                 }
                 study.set_user_attr(CACHE_ATTR, cache)  # saved as we go: an interrupted report keeps its work
-            if settings.latency and "latency_ms" not in cache[key]:  # measured here, like the study's trials
-                cache[key]["latency_ms"] = measure(spec, LatencySetup(**settings.latency)).ms
+            if settings.latency_setup and "latency_ms" not in cache[key]:  # measured here, like the trials
+                cache[key]["latency_ms"] = measure(spec, settings.latency_setup).ms
                 study.set_user_attr(CACHE_ATTR, cache)
             scores.append(cache[key])
     return scores

@@ -24,8 +24,7 @@ from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineError
 from nas.fidelity import replicate_of, tied_with
 from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front, shown_costs
 from nas.hypervolume import axes_text, hypervolume, hypervolume_history
-from nas.latency import LatencySetup
-from nas.objectives import ATTRS, LABELS, cost_text, metric, study_objectives
+from nas.objectives import ATTRS, DESCRIPTIONS, LABELS, cost_text, metric, study_objectives
 from nas.reference_scores import DEFAULT_WIDTHS, score_references
 from nas.references import REFERENCES
 from nas.settings import StudySettings
@@ -216,18 +215,15 @@ def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dic
         + "</li>"
         for r in references
     )
-    costs = {"flops": "flops (multiply-accumulates, down)", "params": "params (down)",
-             "latency": "latency (ms at batch 1, measured, down)"}  # fmt: skip
-    latency = f" Latency measured with {html.escape(LatencySetup(**settings.latency).describe())}." if (
-        settings and settings.latency) else ""  # fmt: skip
+    setup = settings.latency_setup if settings else None
+    latency = f" Latency measured with {html.escape(setup.describe())}." if setup else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}: lightweight NAS report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:last-child{{text-align:left}}</style>
 </head><body>
 <h1>{html.escape(study.study_name)}</h1>
-<p>{n_complete} finished trials; {summary}. Objectives: accuracy (up),
-{", ".join(costs[c] for c in objectives[1:])}.{latency}</p>
+<p>{n_complete} finished trials; {summary}. Objectives: {", ".join(DESCRIPTIONS[c] for c in objectives)}.{latency}</p>
 <h2>Pareto front (feasible)</h2>
 <p>Accuracy is each network's mean over its seeds at the most epochs it was trained for, with a 95%
 interval (seed spread and the validation split's size). Members whose intervals overlap are tied:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import optuna
 
+from nas.latency import LatencySetup
 from nas.proxy import ProxyConfig
 
 # All settings are one study attr, written in one transaction: a second worker sees all or none.
@@ -71,6 +72,11 @@ class StudySettings:
             if stored.get(key) is not None:
                 stored[key] = tuple(stored[key])
         return cls(**stored)
+
+    @property
+    def latency_setup(self) -> LatencySetup | None:
+        """How the study measures latency (None: it does not)."""
+        return LatencySetup(**self.latency) if self.latency else None
 
     def data_options(self) -> dict:
         """Keyword arguments of ``nas.data.load_dataset`` that read the data as this study did."""

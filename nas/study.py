@@ -35,7 +35,7 @@ from nas.fidelity import (
 from nas.latency import BACKENDS, LatencySetup, measure, this_machine
 from nas.objective import Limits, Objective
 from nas.objectives import DEFAULT as DEFAULT_OBJECTIVES
-from nas.objectives import directions, study_objectives
+from nas.objectives import DESCRIPTIONS, directions, study_objectives
 from nas.optuna_compat import quiet_experimental
 from nas.proxy import ProxyConfig, resolve_device
 from nas.sampler import SAMPLERS, make_sampler, sampler_seed
@@ -158,13 +158,10 @@ def study_note(config: SearchConfig, settings: StudySettings, objectives: tuple[
     )
     if config.max_latency:
         limits += f"{', ' if limits else ''}latency <= {config.max_latency:g} ms"
-    costs = {"flops": "**flops** (multiply-accumulates, down)", "params": "**params** (down)",
-             "latency": "**latency** (ms at batch 1, measured, down)"}  # fmt: skip
-    latency = LatencySetup(**settings.latency).describe() if settings.latency else "not measured"
+    latency = settings.latency_setup.describe() if settings.latency_setup else "not measured"
     return (
         f"# {config.study_name}\n\n"
-        f"Multi-objective search by lightweight NAS: **accuracy** (validation, up), "
-        f"{', '.join(costs[n] for n in objectives[1:])}.\n\n"
+        f"Multi-objective search by lightweight NAS: {', '.join(DESCRIPTIONS[n] for n in objectives)}.\n\n"
         f"| setting | value |\n|---|---|\n"
         f"| dataset | `{config.dataset}` |\n| space | `{config.space}` |\n"
         f"| resolutions | {', '.join(map(str, settings.resolutions or ()))} |\n"
