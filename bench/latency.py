@@ -5,7 +5,8 @@
 For ``--archs`` networks of the default space on digits (the default search's workload) and the
 six reference networks adapted to it (x0.5), in one run on this machine:
 (a) repeatability: two independent measurement passes over all of them (``nas.latency.measure``,
-    as the search does), Kendall tau between the passes (goal >= 0.95), the median relative
+    as the search does), Kendall tau between the passes (goal >= 0.95) with a 90% bootstrap
+    interval over the networks, the median relative
     spread each measurement recorded and the median relative difference between passes; the
     baseline is the same two passes timed naively (one block of runs, no warm-up, no repeat);
 (b) Kendall tau between FLOPs and measured latency (how much latency adds over FLOPs);
@@ -25,6 +26,9 @@ import torch
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proxy_fidelity import tau_interval  # noqa: E402
+
 from bench.workload import sample_specs  # noqa: E402
 from nas import ArchSpec  # noqa: E402
 from nas.build import build_model  # noqa: E402
@@ -82,8 +86,12 @@ def main() -> None:
     spread = statistics.median(m.spread for run in passes for m in run)
     repeated = sum(m.passes > MIN_PASSES for run in passes for m in run)
     print("(a) repeatability, two independent passes:")
-    print(f"    baseline naive timing (10 runs, cold): tau {kendalltau(*naive)[0]:.3f}")
-    print(f"    figure   nas.latency.measure:          tau {tau:.3f} (goal >= 0.95); median relative spread "
+    low, high = tau_interval(a, b)
+    naive_low, naive_high = tau_interval(*naive)
+    print(f"    baseline naive timing (10 runs, cold): tau {kendalltau(*naive)[0]:.3f} (90% CI {naive_low:.2f}.."
+          f"{naive_high:.2f})")  # fmt: skip
+    print(f"    figure   nas.latency.measure:          tau {tau:.3f} (90% CI {low:.2f}..{high:.2f}; goal >= 0.95); "
+          "median relative spread "
           f"{spread:.3f}; median pass-to-pass difference {rel:.3f}; {repeated} of {2 * len(specs)} measurements "
           "needed more than the minimum passes")  # fmt: skip
     flops = [count_cost(s).flops for s in specs]
