@@ -49,6 +49,19 @@ class Net(nn.Module):
         else:
             self.classifier = nn.Linear(chs, num_classes)
         self.conv_classifier = head["classifier"] == "conv"
+        self._init_convs_without_bn()
+
+    def _init_convs_without_bn(self) -> None:
+        """He init for convs that no BatchNorm follows (they carry a bias), and N(0, 0.01) for a
+        conv classifier, as torchvision's SqueezeNet. torch's default init shrinks the signal
+        layer by layer; without BN to restore it, a deep Fire stack starts with constant outputs
+        and never learns (loss ln(classes) throughout). Networks with BN keep torch's defaults."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        if self.conv_classifier:
+            nn.init.normal_(self.classifier[0].weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head_conv(self.stages(self.stem(x)))

@@ -77,3 +77,14 @@ def int_list_arg(text: str) -> tuple[int, ...]:
     if not values:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
     return values
+
+
+def float_list_arg(text: str) -> tuple[float, ...]:
+    """'0.05,0.2' -> (0.05, 0.2); every value positive."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers separated by commas, e.g. 0.5,1.0, got {text!r}")
+    return values

@@ -127,11 +127,35 @@ class BatchingRDBStorage(RDBStorage):
         model = rdb_models.TrialSystemAttributeModel
         self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
 
+    def annotate_finished_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """User attrs on a finished trial, in one transaction. Optuna refuses these; results
+        measured later (final training) go there so optuna-dashboard shows them on the trial."""
+        self._annotating = True
+        try:
+            with self.batched(trial_id):
+                for key, value in attrs.items():
+                    self.set_trial_user_attr(trial_id, key, value)
+        finally:
+            self._annotating = False
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: Any) -> None:
+        if not getattr(self, "_annotating", False):
+            super().check_trial_is_updatable(trial_id, trial_state)
+
 
 def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
     """Hold the trial's writes back until the block ends, where its storage can (else: no-op)."""
     storage = trial_storage(trial)
     return storage.batched(trial_id(trial)) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
+
+
+def annotate_finished_trial(study: optuna.Study, number: int, attrs: dict[str, Any]) -> None:
+    """Write ``attrs`` onto finished trial ``number`` of a study opened by this module."""
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache, if any
+    if not isinstance(storage, BatchingRDBStorage):
+        raise ValueError(f"study {study.study_name!r} is not in a storage opened by nas.storage")
+    trial_id = next(t._trial_id for t in study.get_trials(deepcopy=False) if t.number == number)
+    storage.annotate_finished_trial(trial_id, attrs)
 
 
 def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
