@@ -83,16 +83,19 @@ def trial_module_source(
     seeds: int = 1,
     interval: tuple[float, float] | None = None,
     latency: str | None = None,
+    final: str | None = None,
 ) -> str:
     """``module_source`` with a docstring that says where the architecture came from, and on what
     evidence its accuracy rests (epochs, seeds, 95% interval); ``latency`` where it was measured
-    (figure and setup, e.g. '1.2 ms (torch, 1 thread, <machine>)')."""
+    (figure and setup, e.g. '1.2 ms (torch, 1 thread, <machine>)'); ``final``: its test accuracy
+    after final training, where it has one."""
     runs = f"mean of {seeds} seeds" if seeds > 1 else "one seed"
     spread = f", 95% interval {interval[0]:.4f}..{interval[1]:.4f}" if interval else ""
     doc = (
         f"{study_name} trial {number}, exported by lightweight NAS.\n\n"
         f"arch:      {spec.to_string()}\n"
-        f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset}, {runs}{spread})\n"
+        + (f"test:      {final}\n" if final else "")
+        + f"accuracy:  {accuracy:.4f} (validation; proxy training of {epochs} epochs on {dataset}, {runs}{spread})\n"
         f"FLOPs:     {flops:,} multiply-accumulates at {spec.resolution}x{spec.resolution}\n"
         f"params:    {params:,}\n"
         + (f"latency:   {latency}, batch 1\n" if latency else "")

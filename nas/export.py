@@ -23,11 +23,13 @@ from nas.codegen import trial_module_source
 from nas.cost import count_cost
 from nas.data import load_dataset
 from nas.fidelity import best_evidence
+from nas.final_store import finals
 from nas.front import RULES, accuracy_text, pick, shown_costs
 from nas.objectives import cost_text, metric, study_objectives
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.settings import study_settings
 from nas.storage import load_existing_study
+from nas.verdict import Final
 
 
 @dataclass
@@ -56,12 +58,25 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
         latency_text = f"{latency:.3g} ms ({settings.latency_setup.describe()})"
     else:
         latency_text = None
+    final = final_results(study).get(trial.number)
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=trial.values[0], flops=cost.flops,
         params=cost.params, epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
         mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
-        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text,
+        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text, final=final_text(final) if final else None,
     )  # fmt: skip
+
+
+def final_results(study: optuna.Study) -> dict[int, Final]:
+    """Trial number -> its network's final training (``nas.retrain``), for those that have one."""
+    return {f.trial: f for f in finals(study)[0] if not f.failed}
+
+
+def final_text(final: Final) -> str:
+    low, high = final.interval()
+    return (f"{final.mean:.4f} (95% interval {low:.4f}..{high:.4f}; final training by nas.retrain: "
+            f"{final.epochs} epochs x {len(final.accuracies)} seeds at lr {final.lr:g} on train + validation, "
+            "scored on the test split)")  # fmt: skip
 
 
 def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
@@ -187,16 +202,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.train_epochs < 0:
             raise ValueError(f"--train-epochs must be >= 0, got {args.train_epochs}")
         study = load_existing_study(args.storage, args.study_name)
+        final = final_results(study)
         if args.trial is not None:
             trial = get_trial(study, args.trial)
         else:
             trial = pick(
                 study, args.pick, max_flops=args.max_flops, max_params=args.max_params, max_latency=args.max_latency,
-                min_accuracy=args.min_accuracy,
+                min_accuracy=args.min_accuracy, final={n: f.mean for n, f in final.items()},
             )  # fmt: skip
+            print(f"picked {args.pick} by " + (f"final test accuracy (nas.retrain; {len(final)} front members trained)"
+                  if final else "proxy validation accuracy (no final training yet: python -m nas.retrain)"))  # fmt: skip
         objectives = study_objectives(study)
         costs = ", ".join(f"{cost_text(c, metric(trial, c, objectives))} {c}" for c in shown_costs([trial], objectives))
         print(f"trial {trial.number}: accuracy {accuracy_text(trial)}, {costs}")
+        if trial.number in final:
+            print(f"  test accuracy {final_text(final[trial.number])}")
         print(f"  {trial.user_attrs['arch']}")
         out_dir = Path(args.out_dir) if args.out_dir else study_dir(study) / "exports"
         export(

@@ -35,6 +35,7 @@ from nas.settings import study_settings
 from nas.storage import load_existing_study
 
 GRID = (1.0, 0.25, 0.0625)  # learning rates tried: these multiples of the study's (bench/RESULTS.md)
+REFERENCE_WIDTHS = (0.5, 1.0)  # the classics at the ends of the search spaces' width multipliers
 EPOCHS_FACTOR = 4  # final epochs: this many times the proxy's, by default
 POLL_S = 2.0  # how often a worker with nothing to claim looks again
 STALE_CLAIM_S = 1800.0  # a claim this old is a dead worker's: its run is trained again

@@ -5,7 +5,7 @@ front itself, its table, and rules to pick a network from it. Trials' values are
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -103,22 +103,23 @@ def front_table(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT
     )
 
 
-def knee(trials: list[FrozenTrial]) -> FrozenTrial:
+def knee(trials: list[FrozenTrial], accuracy: Callable[[FrozenTrial], float] | None = None) -> FrozenTrial:
     """The knee of the accuracy-vs-first-cost front (FLOPs by default): on the 2-D front,
     normalised (accuracy, log cost), the point farthest above the chord joining the cheapest and
-    the most accurate ends."""
+    the most accurate ends. ``accuracy``: another evidence than the trial's value (final training)."""
+    accuracy = accuracy or (lambda t: t.values[0])
     points: dict[tuple[float, float], FrozenTrial] = {}
     for t in trials:
-        points.setdefault((t.values[1], t.values[0]), t)
+        points.setdefault((t.values[1], accuracy(t)), t)
     front2d = [
         t
         for (flops, acc), t in sorted(points.items())
         if not any(f <= flops and a >= acc and (f, a) != (flops, acc) for f, a in points)
     ]
     if len(front2d) <= 2:
-        return max(front2d, key=lambda t: t.values[0])
+        return max(front2d, key=accuracy)
     xs = [math.log10(max(t.values[1], 1e-9)) for t in front2d]
-    ys = [t.values[0] for t in front2d]
+    ys = [accuracy(t) for t in front2d]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
 
     def norm(x: float, y: float) -> tuple[float, float]:
@@ -141,21 +142,26 @@ def pick(
     max_params: int | None = None,
     max_latency: float | None = None,
     min_accuracy: float | None = None,
+    final: dict[int, float] | None = None,
 ) -> FrozenTrial:
     """Apply a rule to the feasible Pareto trials that meet the limits (latency in ms); ValueError
-    if none does, or if the study never measured latency and a latency limit is asked for."""
+    if none does, or if the study never measured latency and a latency limit is asked for.
+    ``final`` (trial number -> test accuracy after final training): pick among those members by it."""
     if rule not in RULES:
         raise ValueError(f"unknown pick rule {rule!r}; choose one of {list(RULES)}")
     objectives = study_objectives(study)
     limits = {"flops": max_flops, "params": max_params, "latency": max_latency}
     front = feasible_front(study)
+    if final:
+        front = [t for t in front if t.number in final]
+    accuracy = (lambda t: final[t.number]) if final else (lambda t: t.values[0])
     if max_latency is not None and not any(metric(t, "latency", objectives) is not None for t in front):
         raise ValueError(f"study {study.study_name!r} never measured latency: search with --objectives "
                          "accuracy,...,latency or --max-latency to pick by it")  # fmt: skip
 
     def meets(t: FrozenTrial) -> bool:
         within = all(metric(t, k, objectives) <= v for k, v in limits.items() if v is not None)
-        return within and (min_accuracy is None or t.values[0] >= min_accuracy)
+        return within and (min_accuracy is None or accuracy(t) >= min_accuracy)
 
     candidates = [t for t in front if meets(t)]
     if not candidates:
@@ -165,7 +171,7 @@ def pick(
             f"no feasible Pareto trial of study {study.study_name!r} meets {', '.join(said) or 'no limits'}"
         )
     if rule == "max-accuracy":
-        return max(candidates, key=lambda t: (t.values[0], *(-v for v in t.values[1:])))
+        return max(candidates, key=lambda t: (accuracy(t), *(-v for v in t.values[1:])))
     if rule == "min-flops":
-        return min(candidates, key=lambda t: (metric(t, "flops", objectives), -t.values[0], *t.values[1:]))
-    return knee(candidates)
+        return min(candidates, key=lambda t: (metric(t, "flops", objectives), -accuracy(t), *t.values[1:]))
+    return knee(candidates, accuracy)

@@ -48,7 +48,12 @@ def hypervolume(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT
 
 def hypervolume_history(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> list[float]:
     """Hypervolume after each trial (feasible complete trials count)."""
-    study = optuna.create_study(directions=["minimize"] * len(objectives))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" in the output
+    try:
+        study = optuna.create_study(directions=["minimize"] * len(objectives))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     for t in trials:
         if t.state == TrialState.COMPLETE and is_feasible(t):
             study.add_trial(create_trial(values=normalised(t, objectives), params={}, distributions={}))

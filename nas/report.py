@@ -1,10 +1,10 @@
 """python -m nas.report: one self-contained HTML report of a study (plotly, works offline).
 
 Accuracy vs each cost: FLOPs, params and, where measured, latency (Pareto front highlighted,
-infeasible trials greyed), a 3-D view,
-hypervolume over trials, and the classic reference networks scored by the same proxy trainer
-(cached in the study) so you see whether the search beats the hand-designed designs. The
-figures are also attached to the study for optuna-dashboard.
+infeasible trials greyed), a 3-D view, hypervolume over trials, and, once ``nas.retrain`` has run,
+the final training: test accuracy of the front and of the classic networks, who beats whom, and
+how far the proxy agreed. The report only reads the study (it trains nothing); the figures are
+also attached to the study for optuna-dashboard.
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
-from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser
+from nas.cli import DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser
 from nas.fidelity import replicate_of, tied_with
+from nas.final_figures import final_figures, final_html
+from nas.final_store import Setup
 from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front, shown_costs
 from nas.hypervolume import axes_text, hypervolume, hypervolume_history
 from nas.objectives import ATTRS, DESCRIPTIONS, LABELS, cost_text, metric, study_objectives
-from nas.reference_scores import DEFAULT_WIDTHS, score_references
-from nas.references import REFERENCES
 from nas.settings import StudySettings
 from nas.storage import load_existing_study
 
 RUNG_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # fewest epochs lightest
+LEGACY_REFERENCES_ATTR = "reference_scores"  # classics scored by the proxy trainer before nas.retrain existed
 FRONT_STYLE = {"color": "#d62728", "size": 10, "line": {"width": 1, "color": "black"}}
 
 
@@ -197,7 +198,7 @@ def front_html(front: list[FrozenTrial], objectives: tuple[str, ...]) -> str:
     )
 
 
-def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dict]) -> str:
+def render(study: optuna.Study, figs: dict[str, go.Figure], references: list[dict], where: str = "") -> str:
     """One HTML page; plotly.js is inlined once, so it works offline."""
     parts = []
     for i, (key, fig) in enumerate(figs.items()):
@@ -229,30 +230,20 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:last-child{{t
 interval (seed spread and the validation split's size). Members whose intervals overlap are tied:
 the data do not order them.</p>
 {front_html(feasible_front(study), objectives)}
-<h2>Reference networks (same proxy trainer)</h2>
-<ul>{refs or "<li>none scored</li>"}</ul>
+<h2 id="final">Final training: the front against the classic networks (test split)</h2>
+{final_html(study, where)}
+{f"<h2>Reference networks (same proxy trainer, scored by an earlier release)</h2><ul>{refs}</ul>" if refs else ""}
 {"".join(parts)}
 </body></html>
 """
 
 
-def write_report(
-    study: optuna.Study,
-    out: Path,
-    *,
-    reference_names: Sequence[str] = tuple(REFERENCES),
-    width_mults: Sequence[float] = DEFAULT_WIDTHS,
-    data_dir: str = DEFAULT_DATA_DIR,
-    device: str = "auto",
-    storage_arg: str = "",
-    log=print,
-) -> Path:
-    references = score_references(
-        study, names=reference_names, width_mults=width_mults, data_dir=data_dir, device=device, log=log
-    )
-    figs = figures(study, references, where=storage_arg)
+def write_report(study: optuna.Study, out: Path, *, storage_arg: str = "") -> Path:
+    """Write the report of what the study holds; nothing is trained here."""
+    references = list(study.user_attrs.get(LEGACY_REFERENCES_ATTR, {}).values())  # proxy-scored by older releases
+    figs = figures(study, references, where=storage_arg) | final_figures(study)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(study, figs, references))
+    out.write_text(render(study, figs, references, storage_arg))
     for key, fig in figs.items():  # the same figures in optuna-dashboard, replaced on each run
         optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id=key)
     return out
@@ -263,33 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", default=DEFAULT_STORAGE)
     parser.add_argument("--study-name", default=None, help="needed only when the storage holds several studies")
     parser.add_argument("--out", default=None, help="default: studies/<study>/report.html")
-    parser.add_argument("--references", default=",".join(REFERENCES), help="comma-separated reference names, or 'none'")
-    parser.add_argument("--reference-widths", default=",".join(map(str, DEFAULT_WIDTHS)), help="width multipliers")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        names = [] if args.references == "none" else [n for n in args.references.split(",") if n]
-        unknown = [n for n in names if n not in REFERENCES]
-        if unknown:
-            raise ValueError(f"unknown reference {unknown}; known: {list(REFERENCES)}")
-        try:
-            widths = [float(w) for w in args.reference_widths.split(",")]
-        except ValueError:
-            raise ValueError(
-                f"--reference-widths: expected numbers like 0.5,1.0, got {args.reference_widths!r}"
-            ) from None
         study = load_existing_study(args.storage, args.study_name)
         out = Path(args.out) if args.out else Path(STUDIES_DIR) / study.study_name / "report.html"
         where = "" if args.storage == DEFAULT_STORAGE else f" --storage {args.storage}"
-        write_report(
-            study, out, reference_names=names, width_mults=widths, data_dir=args.data_dir, device=args.device,
-            storage_arg=f"{where} --study-name {study.study_name}",
-        )  # fmt: skip
+        write_report(study, out, storage_arg=f"{where} --study-name {study.study_name}")
     except ValueError as exc:
         parser.error(str(exc))
     print("Pareto front (feasible):")
     print(front_table(feasible_front(study), study_objectives(study)))
+    if Setup.of(study) is None:
+        print(f"\nNo final training yet: python -m nas.retrain{where} --study-name {study.study_name} trains the "
+              "front and the classic networks and scores them on the test split; the report then shows who wins.")
     print(f"\nreport: {out}")
     return 0
 

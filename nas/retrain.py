@@ -25,13 +25,12 @@ from nas.cost import human
 from nas.export import get_trial
 from nas.final_store import Setup, finals
 from nas.final_train import (
-    classics, default_setup, load_data, register, searched, start_workers, total_runs, train_pending,
+    REFERENCE_WIDTHS, classics, default_setup, load_data, register, searched, start_workers, total_runs, train_pending,
 )  # fmt: skip
 from nas.front import RULES, feasible_front, knee
 from nas.objectives import cost_text
 from nas.parallel import exit_code, raise_on_signals, stop_workers, worker_device
 from nas.proxy import resolve_device
-from nas.reference_scores import DEFAULT_WIDTHS
 from nas.references import REFERENCES
 from nas.settings import study_settings
 from nas.storage import load_existing_study
@@ -50,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int, default=3, help="final runs per network (default 3)")
     p.add_argument("--lrs", type=float_list_arg, help="learning-rate grid (default: the study's x 1, 1/4, 1/16)")
     p.add_argument("--references", default=",".join(REFERENCES), help="classic networks, comma-separated, or none")
-    p.add_argument("--reference-widths", type=float_list_arg, default=DEFAULT_WIDTHS, help="width multipliers")
+    p.add_argument("--reference-widths", type=float_list_arg, default=REFERENCE_WIDTHS, help="width multipliers")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--workers", type=positive_int, default=1, help="processes sharing the runs")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)

@@ -91,7 +91,7 @@ def judge(classic: Final, members: Sequence[Final], costs: Sequence[str]) -> Ver
         return Verdict(classic, BEATEN, best, diff)
     closest = max(cheaper, key=lambda m: difference(m, classic)[2])
     diff = difference(closest, classic)
-    return Verdict(classic, TIED if diff[2] >= 0 and diff[0] >= 0 else NOT_BEATEN, closest, diff)
+    return Verdict(classic, TIED if diff[1] <= 0 <= diff[2] else NOT_BEATEN, closest, diff)
 
 
 def judge_all(classics: Sequence[Final], members: Sequence[Final], costs: Sequence[str]) -> list[Verdict]:
