@@ -63,7 +63,8 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
         spec, study_name=study.study_name, number=trial.number, accuracy=trial.values[0], flops=cost.flops,
         params=cost.params, epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
         mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
-        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text, final=final_text(final) if final else None,
+        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text,
+        final=final_text(final) if final else None,
     )  # fmt: skip
 
 
@@ -210,8 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 study, args.pick, max_flops=args.max_flops, max_params=args.max_params, max_latency=args.max_latency,
                 min_accuracy=args.min_accuracy, final={n: f.mean for n, f in final.items()},
             )  # fmt: skip
-            print(f"picked {args.pick} by " + (f"final test accuracy (nas.retrain; {len(final)} front members trained)"
-                  if final else "proxy validation accuracy (no final training yet: python -m nas.retrain)"))  # fmt: skip
+            evidence = f"final test accuracy (nas.retrain; {len(final)} front members trained)" if final else \
+                "proxy validation accuracy (no final training yet: python -m nas.retrain)"  # fmt: skip
+            print(f"picked {args.pick} by {evidence}")
         objectives = study_objectives(study)
         costs = ", ".join(f"{cost_text(c, metric(trial, c, objectives))} {c}" for c in shown_costs([trial], objectives))
         print(f"trial {trial.number}: accuracy {accuracy_text(trial)}, {costs}")

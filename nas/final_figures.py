@@ -32,12 +32,13 @@ def verdicts(study: optuna.Study) -> tuple[list[Final], list[Final], list[Verdic
 def _points(finals_: list[Final], cost: str, name: str, marker: dict, labelled: bool) -> go.Scatter:
     finals_ = sorted((f for f in finals_ if not f.failed and cost in f.costs), key=lambda f: f.costs[cost])
     intervals = [f.interval() for f in finals_]
+    above = [high - f.mean for f, (_, high) in zip(finals_, intervals, strict=True)]
+    below = [f.mean - low for f, (low, _) in zip(finals_, intervals, strict=True)]
     return go.Scatter(
         x=[f.costs[cost] for f in finals_], y=[f.mean for f in finals_], name=name, marker=marker,
         mode="markers+text" if labelled else "markers", text=[f.name for f in finals_] if labelled else None,
         textposition="top center",
-        error_y={"type": "data", "symmetric": False, "array": [h - f.mean for f, (_, h) in zip(finals_, intervals)],
-                 "arrayminus": [f.mean - lo for f, (lo, _) in zip(finals_, intervals)]},
+        error_y={"type": "data", "symmetric": False, "array": above, "arrayminus": below},
         hovertext=[f"{html.escape(f.name)}<br>test accuracy {f.mean:.4f} ({len(f.accuracies)} seeds, lr {f.lr:g})"
                    f"<br>{cost_text(cost, f.costs[cost])} {cost}" for f in finals_],
         hoverinfo="text",
@@ -79,7 +80,9 @@ def final_html(study: optuna.Study, where: str = "") -> str:
                 "and the classic networks for real and scores them on the test split.</p>")  # fmt: skip
     rows = "".join(_verdict_row(v) for v in judged)
     tau, gap = proxy_agreement(members)
-    agreement = f" Proxy vs final: Kendall tau {tau:.3f}, mean gap (final - proxy) {gap:+.4f}." if tau is not None else ""
+    agreement = (
+        f" Proxy vs final: Kendall tau {tau:.3f}, mean gap (final - proxy) {gap:+.4f}." if tau is not None else ""
+    )
     return f"""<p>{len(members)} searched and {len(classic)} classic networks, each with its learning rate chosen
 from {", ".join(map(str, setup.lrs))} on the validation split, then trained {setup.epochs} epochs x {setup.seeds} seeds
 on train + validation and scored on the test split. A classic is <b>beaten</b> by a front member that costs no more
@@ -95,5 +98,6 @@ def _verdict_row(v: Verdict) -> str:
         "{:.4f} ({:.4f}..{:.4f})".format(c.mean, *c.interval())  # fmt: skip
     by = f"{html.escape(v.member.name)} ({v.member.mean:.4f})" if v.member else "-"
     diff = "{:+.4f} ({:+.4f}..{:+.4f})".format(*v.diff) if v.diff else "-"
-    return (f"<tr><td>{html.escape(c.name)}</td><td>{acc}</td><td>{cost_text('flops', c.costs['flops'])}</td>"
-            f"<td>{cost_text('params', c.costs['params'])}</td><td>{v.outcome}</td><td>{by}</td><td>{diff}</td></tr>")  # fmt: skip
+    cells = [html.escape(c.name), acc, cost_text("flops", c.costs["flops"]), cost_text("params", c.costs["params"]),
+             v.outcome, by, diff]  # fmt: skip
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"

@@ -24,7 +24,16 @@ from nas.arch import ArchSpec
 from nas.cost import count_cost
 from nas.data import Dataset, load_dataset
 from nas.final_store import (
-    NETWORK_PREFIX, SELECT, Job, Setup, chosen_lr, claim, claimed_by_another, jobs_for, release, summary,
+    NETWORK_PREFIX,
+    SELECT,
+    Job,
+    Setup,
+    chosen_lr,
+    claim,
+    claimed_by_another,
+    jobs_for,
+    release,
+    summary,
     write_trial_attrs,
 )  # fmt: skip
 from nas.latency import measure
@@ -97,7 +106,7 @@ def run_job(job: Job, spec: ArchSpec, data: Dataset, proxy: ProxyConfig, device:
         accuracy, loss = result.accuracy, result.final_loss
     except TrainingDiverged:
         accuracy, loss = 0.0, None
-    return {"accuracy": accuracy, "loss": loss, "seconds": time.perf_counter() - start}
+    return {"accuracy": accuracy, "loss": loss, "seconds": time.perf_counter() - start, "worker": os.getpid()}
 
 
 def pending_jobs(attrs: dict, digests: Sequence[str], setup: Setup) -> list[Job]:

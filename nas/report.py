@@ -266,8 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Pareto front (feasible):")
     print(front_table(feasible_front(study), study_objectives(study)))
     if Setup.of(study) is None:
-        print(f"\nNo final training yet: python -m nas.retrain{where} --study-name {study.study_name} trains the "
-              "front and the classic networks and scores them on the test split; the report then shows who wins.")
+        print(
+            f"\nNo final training yet: python -m nas.retrain{where} --study-name {study.study_name} trains the "
+            "front and the classic networks and scores them on the test split; the report then shows who wins."
+        )
     print(f"\nreport: {out}")
     return 0
 

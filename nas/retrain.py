@@ -25,7 +25,15 @@ from nas.cost import human
 from nas.export import get_trial
 from nas.final_store import Setup, finals
 from nas.final_train import (
-    REFERENCE_WIDTHS, classics, default_setup, load_data, register, searched, start_workers, total_runs, train_pending,
+    REFERENCE_WIDTHS,
+    classics,
+    default_setup,
+    load_data,
+    register,
+    searched,
+    start_workers,
+    total_runs,
+    train_pending,
 )  # fmt: skip
 from nas.front import RULES, feasible_front, knee
 from nas.objectives import cost_text
@@ -123,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     register(study, networks, setup, {t.number: t for t in trials})
     digests = list(dict.fromkeys(n.spec.digest() for n in networks))
     print(f"study {study.study_name!r}: final training of {len(trials)} searched and {len(networks) - len(trials)} "
-          f"classic networks; learning rate from {', '.join(map(str, setup.lrs))} by a {setup.select_epochs}-epoch run, "
+          f"classic networks; learning rate from {', '.join(map(str, setup.lrs))} by a {setup.select_epochs}-epoch "
+          "run, "
           f"then {setup.seeds} seeds x {setup.epochs} epochs; {total_runs(digests, setup)} runs")  # fmt: skip
     devices = [worker_device(args.device, k) for k in range(args.workers)]
     bar = tqdm(total=total_runs(digests, setup), unit="run", dynamic_ncols=True)

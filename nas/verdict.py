@@ -40,7 +40,9 @@ class Final:
 
     @property
     def failed(self) -> bool:
-        return not self.accuracies or not math.isfinite(self.final_loss) or self.mean <= CHANCE_FACTOR / self.num_classes
+        return (
+            not self.accuracies or not math.isfinite(self.final_loss) or self.mean <= CHANCE_FACTOR / self.num_classes
+        )
 
     def interval(self) -> tuple[float, float]:
         """95% t-interval of the mean over seeds (a point with one seed)."""
@@ -115,12 +117,16 @@ def verdict_table(verdicts: Sequence[Verdict], cost_text) -> str:  # noqa: ANN00
         else:
             low, high = c.interval()
             acc = f"{c.mean:.4f} ({low:.4f}..{high:.4f})"
-        by = f"{v.member.name} ({v.member.mean:.4f}, {cost_text('flops', v.member.costs['flops'])})" if v.member else "-"
+        by = (
+            f"{v.member.name} ({v.member.mean:.4f}, {cost_text('flops', v.member.costs['flops'])})" if v.member else "-"
+        )
         diff = f"{v.diff[0]:+.4f} ({v.diff[1]:+.4f}..{v.diff[2]:+.4f})" if v.diff else "-"
         rows.append((c.name, acc, cost_text("flops", c.costs["flops"]), cost_text("params", c.costs["params"]),
                      v.outcome, by, diff))  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    )
 
 
 def proxy_agreement(members: Sequence[Final]) -> tuple[float | None, float | None]:

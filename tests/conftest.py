@@ -18,3 +18,21 @@ def small_study(tmp_path_factory) -> tuple[str, str]:
     storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'nas.db'}"
     assert main(["--budget", "8", "--epochs", "1", "--storage", storage, "--seed", "1"]) == 0
     return storage, "digits-mixed"
+
+
+@pytest.fixture(scope="session")
+def retrained(small_study) -> tuple[str, list[int]]:
+    """``small_study`` after ``python -m nas.retrain`` of two front members and two classics (x0.25),
+    1 epoch, 2 seeds, a grid of 2 learning rates. Returns (storage URL, the trial numbers)."""
+    import optuna
+
+    from nas.front import feasible_front
+    from nas.retrain import main
+
+    from .helpers import RETRAIN_TINY
+
+    storage, name = small_study
+    chosen = sorted(t.number for t in feasible_front(optuna.load_study(study_name=name, storage=storage)))[:2]
+    assert main(["--storage", storage, "--trials", ",".join(map(str, chosen)), "--references",
+                 "squeezenet1_1,mobilenet_v2", "--reference-widths", "0.25", *RETRAIN_TINY]) == 0  # fmt: skip
+    return storage, chosen

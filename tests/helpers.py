@@ -23,6 +23,9 @@ SMALL = ArchSpec.from_string(
     "12px w1.0 in1 cls10 relu | stem:16 k3 s1 p1 bn1 | dwsep:24x1 s2 | shuffle:32x1 s2 | head:0 linear d0.0"
 )
 
+# Final training at its smallest: 1 epoch, 2 seeds, a grid of 2 learning rates.
+RETRAIN_TINY = ["--epochs", "1", "--seeds", "2", "--lrs", "0.2,0.05"]
+
 
 def main(argv: list[str]) -> int:
     """The search CLI's exit code, whether it returns it or exits with it."""

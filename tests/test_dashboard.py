@@ -7,6 +7,7 @@ import optuna
 import pytest
 from optuna.artifacts import get_all_artifact_meta
 
+from nas.report import write_report
 from nas.storage import default_artifact_dir
 
 from .browser import ARTIFACTS, browser_page, free_port, serve
@@ -46,4 +47,27 @@ def test_dashboard_shows_the_study_in_a_real_browser(small_study) -> None:
 
             page.goto(f"{url}/dashboard/studies/{study_id}/note", wait_until="networkidle")
             page.wait_for_selector("text=Multi-objective search by lightweight NAS", timeout=30_000)
+            assert page.console_errors == [], page.console_errors
+
+
+@pytest.mark.browser
+def test_dashboard_shows_final_training_on_the_trials_and_its_figures(retrained, tmp_path) -> None:
+    storage, chosen = retrained
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    write_report(study, tmp_path / "report.html")  # attaches the report's figures to the study
+    port = free_port()
+    with serve(["-m", "nas.dashboard", "--storage", storage, "--port", str(port)], port) as url:
+        study_id = json.load(urllib.request.urlopen(url + "/api/studies"))["study_summaries"][0]["study_id"]
+        detail = json.load(urllib.request.urlopen(f"{url}/api/studies/{study_id}?after=0"))
+        final = {t["number"]: {a["key"]: a["value"] for a in t["user_attrs"] if a["key"].startswith("final_")}
+                 for t in detail["trials"]}  # fmt: skip
+        assert {n for n, attrs in final.items() if attrs} == set(chosen)
+        assert {"final_accuracy", "final_low", "final_high", "final_epochs", "final_seeds"} <= set(final[chosen[0]])
+        assert {"final_vs_flops", "proxy_vs_final"} <= {g["id"] for g in detail["plotly_graph_objects"]}
+        with browser_page() as page:
+            trial_id = next(t["trial_id"] for t in detail["trials"] if t["number"] == chosen[0])
+            page.goto(f"{url}/dashboard/studies/{study_id}/trials?numbers={chosen[0]}", wait_until="networkidle")
+            page.wait_for_selector(f"text=Trial {chosen[0]}", timeout=30_000)
+            assert "final_accuracy" in page.inner_text("body"), trial_id
+            page.screenshot(path=str(ARTIFACTS / "dashboard-final.png"), full_page=True)
             assert page.console_errors == [], page.console_errors

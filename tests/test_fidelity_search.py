@@ -110,7 +110,7 @@ def test_a_study_made_before_multi_fidelity_opens_reports_exports_and_resumes(tm
     assert SETTINGS_ATTR not in study.user_attrs and study_settings(study).rungs == (1,)
     front = feasible_front(study)
     assert front and all(t.user_attrs["seeds"] == 1 and t.user_attrs["epochs"] == 1 for t in front)
-    out = write_report(study, tmp_path / "report.html", reference_names=[], log=lambda _: None)
+    out = write_report(study, tmp_path / "report.html")
     assert "95% interval" in out.read_text()
     assert export_main(["--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path)]) == 0
     assert main(["--budget", "4", "--storage", storage]) == 0  # resumes with its own epochs, then re-scores

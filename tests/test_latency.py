@@ -13,14 +13,16 @@ from optuna.trial import TrialState
 from nas import ArchSpec
 from nas.data import load_dataset
 from nas.export import main as export_main
+from nas.final_store import finals
 from nas.front import feasible_front, pick
 from nas.latency import MIN_PASSES, LatencySetup, measure, this_machine
-from nas.report import reference_failed, write_report
+from nas.report import write_report
+from nas.retrain import main as retrain_main
 from nas.settings import SETTINGS_ATTR, study_settings
 from search_spaces import SpaceContext, get_space
 
 from .browser import ARTIFACTS, browser_page, free_port, serve
-from .helpers import SMALL, main
+from .helpers import RETRAIN_TINY, SMALL, main
 
 SETUP = LatencySetup(this_machine())
 BIG = ArchSpec.from_string(
@@ -156,22 +158,28 @@ def test_picking_by_latency_in_a_study_that_never_measured_it_is_refused(small_s
 @pytest.fixture(scope="module")
 def latency_report(latency_study, tmp_path_factory) -> Path:
     storage, _, _, _ = latency_study
+    assert retrain_main(["--storage", storage, "--top", "1", "--references", "mobilenet_v2", "--reference-widths",
+                         "0.25", *RETRAIN_TINY]) == 0  # fmt: skip
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     out = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(study, out, reference_names=["mobilenet_v2"], width_mults=[0.25], log=lambda _: None)
+    write_report(study, out)
     return out
 
 
-def test_report_plots_accuracy_against_latency_with_the_references(latency_study, latency_report) -> None:
+def test_report_plots_accuracy_against_latency_with_the_classics(latency_study, latency_report) -> None:
     storage, _, _, _ = latency_study
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     text = latency_report.read_text()
     assert 'id="accuracy_vs_latency"' in text and 'id="accuracy_vs_flops"' in text
-    assert "latency (ms, batch 1)" in text and "Latency measured with torch, 1 thread" in text
-    reference = next(iter(study.user_attrs["reference_scores"].values()))
-    assert reference["latency_ms"] > 0 and f"{reference['latency_ms']:.3g} ms latency" in text  # listed
-    if not reference_failed(reference):  # a reference that did not learn in 1 epoch is listed, not plotted
-        assert json.dumps(reference["latency_ms"]) in text
+    assert 'id="final_vs_latency"' in text and "latency (ms, batch 1)" in text
+    assert "Latency measured with torch, 1 thread" in text and "(flops, params, latency)" in text  # judged on it
+    members, (classic,) = finals(study)
+    assert classic.costs["latency"] > 0  # timed like the trials
+    assert (
+        members[0].costs["latency"] == next(t for t in feasible_front(study) if t.number == members[0].trial).values[1]
+    )
+    if not classic.failed:  # a classic that did not learn in 1 epoch is listed, not plotted
+        assert json.dumps(classic.costs["latency"]) in text
     for t in feasible_front(study):
         assert f"{t.values[1]:.3g} ms" in text  # the front table's latency column
 
@@ -192,4 +200,5 @@ def test_dashboard_and_report_show_latency_in_a_real_browser(latency_study, late
             page.goto(latency_report.as_uri(), wait_until="load")
             page.wait_for_selector("#accuracy_vs_latency .main-svg", timeout=30_000)
             assert "accuracy vs latency" in page.inner_text("#accuracy_vs_latency")
+            assert "test accuracy vs latency" in page.inner_text("#final_vs_latency")
             assert page.console_errors == [], page.console_errors

@@ -7,31 +7,30 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas import count_cost
+from nas.final_store import finals
 from nas.front import feasible_front
 from nas.references import REFERENCES, adapt
 from nas.report import main as report_main
 from nas.report import write_report
+from nas.search import main as search_main
+from nas.verdict import judge_all
 
 from .browser import ARTIFACTS, browser_page
 
 
 @pytest.fixture(scope="module")
-def report(small_study, tmp_path_factory) -> tuple[Path, optuna.Study, list[str]]:
-    storage, name = small_study
-    study = optuna.load_study(study_name=name, storage=storage)
-    logged: list[str] = []
+def report(retrained, tmp_path_factory) -> tuple[Path, optuna.Study]:
+    storage, _ = retrained
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
     out = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(study, out, reference_names=["shufflenet_v2_x0_5", "squeezenet1_1"], width_mults=[0.25],
-                 log=logged.append)  # fmt: skip
-    return out, study, logged
+    write_report(study, out)
+    return out, study
 
 
-def test_report_holds_the_studys_data_and_the_references(report) -> None:
-    out, study, logged = report
+def test_report_holds_the_studys_data_and_the_final_training(report) -> None:
+    out, study = report
     text = out.read_text().replace("\\u003c", "<").replace("\\u003e", ">")  # plotly escapes < > in its JSON
     assert text.count("<script") >= 4 and "plotly" in text.lower()
-    assert len(logged) == 2  # both references scored by the proxy trainer
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         assert f"trial {trial.number}<br>accuracy {trial.values[0]:.4f}" in text  # hover text per trial
         assert json.dumps(trial.values[0]) in text  # the plotted value itself
@@ -40,19 +39,25 @@ def test_report_holds_the_studys_data_and_the_references(report) -> None:
         low, high = t.user_attrs["accuracy_low"], t.user_attrs["accuracy_high"]
         assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{low:.4f}..{high:.4f}</td>" in text
     assert any(t.user_attrs["seeds"] == 3 for t in front)  # re-scored with the default 2 more seeds
-    assert "shufflenet_v2_x0_5 x0.25" in text and "squeezenet1_1 x0.25" in text
-    assert "hypervolume" in text
+    for section in ("hypervolume", "final_vs_flops", "final_vs_params", "proxy_vs_final"):
+        assert f'<section id="{section}">' in text
+    members, classic = finals(study)
+    for verdict in judge_all(classic, members, ("flops", "params")):  # one row per classic, with its verdict
+        assert f"<tr><td>{verdict.classic.name}</td>" in text and f"<td>{verdict.outcome}</td>" in text
+    for m in members:  # the searched networks' test accuracy is plotted, unless they did not learn
+        assert (json.dumps(m.mean) in text) is not m.failed
 
 
-def test_reference_scores_are_cached_in_the_study(report, tmp_path: Path) -> None:
-    _, study, _ = report
-    logged: list[str] = []
-    write_report(study, tmp_path / "again.html", reference_names=["shufflenet_v2_x0_5"], width_mults=[0.25],
-                 log=logged.append)  # fmt: skip
-    assert logged == []  # nothing retrained
-    scores = list(study.user_attrs["reference_scores"].values())
-    spec = adapt(REFERENCES["shufflenet_v2_x0_5"], in_chs=1, num_classes=10, resolution=16, width_mult=0.25)
-    assert any(s["flops"] == count_cost(spec).flops and 0 <= s["accuracy"] <= 1 for s in scores)
+def test_the_report_trains_nothing_and_says_which_command_does(tmp_path: Path, capsys) -> None:
+    fresh, name = f"sqlite:///{tmp_path / 'fresh.db'}", "digits-mixed"
+    assert search_main(["--budget", "2", "--epochs", "1", "--refine", "0", "--storage", fresh]) == 0
+    capsys.readouterr()
+    before = optuna.load_study(study_name=name, storage=fresh).user_attrs
+    assert report_main(["--storage", fresh, "--out", str(tmp_path / "r.html")]) == 0
+    assert optuna.load_study(study_name=name, storage=fresh).user_attrs == before  # nothing written
+    assert "No final training yet" in (tmp_path / "r.html").read_text()
+    out = capsys.readouterr().out
+    assert "python -m nas.retrain" in out and "A new study created in memory" not in out
 
 
 def test_adapted_references_run_at_small_sizes() -> None:
@@ -67,11 +72,13 @@ def test_adapted_references_run_at_small_sizes() -> None:
 
 @pytest.mark.browser
 def test_report_renders_in_a_real_browser_without_console_errors(report) -> None:
-    out, _, _ = report
+    out, _ = report
     with browser_page() as page:
         page.goto(out.as_uri(), wait_until="load")
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-        assert page.locator(".js-plotly-plot").count() == 4
+        assert page.locator(".js-plotly-plot").count() == 7  # 4 of the search, 3 of final training
+        assert page.locator("#final_vs_flops g.errorbar path").count() >= 1  # seeds' intervals drawn
+        assert "test accuracy vs FLOPs" in page.inner_text("#final_vs_flops")
         # the front's 95% intervals are drawn as error bars (one per member, in both 2-D plots)
         assert page.locator("#accuracy_vs_flops g.errorbar").count() >= 1
         assert page.locator("#accuracy_vs_flops g.errorbar path").count() >= 1
@@ -82,10 +89,7 @@ def test_report_renders_in_a_real_browser_without_console_errors(report) -> None
 
 def test_report_cli_errors_are_one_line(small_study, capsys) -> None:
     storage, _ = small_study
-    for args, message in (
-        (["--references", "alexnet"], "unknown reference ['alexnet']"),
-        (["--study-name", "nope"], "no study 'nope'"),
-    ):
+    for args, message in ((["--study-name", "nope"], "no study 'nope'"),):
         with pytest.raises(SystemExit) as exc:
             report_main(["--storage", storage, *args])
         err = capsys.readouterr().err

@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.fidelity import counts_toward_budget
+from nas.final_store import finals
 from nas.front import feasible_front
 
 pytestmark = pytest.mark.slow
@@ -30,6 +31,38 @@ def test_default_search_finds_accurate_small_networks(tmp_path: Path) -> None:
     assert all(t.user_attrs["seeds"] == 3 for t in front)  # the default re-scores the front with 2 more seeds
     for t in front:
         assert t.user_attrs["arch"] in proc.stdout  # the printed front lists every Pareto network
+
+
+def test_search_then_final_training_then_report_and_export(tmp_path: Path) -> None:
+    """The path the README shows: search, train the front and the classics for real, read who wins,
+    export the pick by its final evidence."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    run = [sys.executable, "-m"]
+    assert subprocess.run([*run, "nas.search", "--budget", "16", "--epochs", "4", "--refine", "1", "--storage",
+                           storage], capture_output=True, timeout=900).returncode == 0  # fmt: skip
+    retrain = ["nas.retrain", "--storage", storage, "--top", "3", "--rule", "knee", "--epochs", "8", "--seeds", "2",
+               "--reference-widths", "0.5"]  # fmt: skip
+    proc = subprocess.run([*run, *retrain], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    members, classic = finals(study)
+    assert len(members) == 3 and len(classic) == 6
+    assert max(m.mean for m in members) > 0.85  # 8 epochs on train + validation learn digits
+    learned = [c for c in classic if not c.failed]
+    assert len(learned) >= 4, [(c.name, c.mean, c.final_loss) for c in classic]
+    assert "Classic networks against the front" in proc.stdout and "Proxy vs final: Kendall tau" in proc.stdout
+    for c in classic:
+        assert c.name in proc.stdout
+    assert subprocess.run([*run, "nas.report", "--storage", storage, "--out", str(tmp_path / "r.html")],
+                          capture_output=True, timeout=600).returncode == 0  # fmt: skip
+    page = (tmp_path / "r.html").read_text()
+    assert 'id="final_vs_flops"' in page and 'id="proxy_vs_final"' in page
+    export = subprocess.run([*run, "nas.export", "--storage", storage, "--pick", "max-accuracy", "--out-dir",
+                             str(tmp_path), "--name", "best"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert export.returncode == 0 and "picked max-accuracy by final test accuracy" in export.stdout
+    best = max(members, key=lambda m: m.mean)
+    assert f"\ntrial {best.trial}: " in export.stdout
+    assert f"test:      {best.mean:.4f}" in (tmp_path / "best.py").read_text()
 
 
 def test_latency_search_end_to_end(tmp_path: Path) -> None:
@@ -54,10 +87,13 @@ def test_latency_search_end_to_end(tmp_path: Path) -> None:
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     front = feasible_front(study)
     assert front and all(t.values[1] <= limit for t in front) and max(t.values[0] for t in front) > 0.5
-    report = [sys.executable, "-m", "nas.report", "--storage", storage, "--out", str(tmp_path / "r.html"),
-              "--references", "mobilenet_v1", "--reference-widths", "0.5"]  # fmt: skip
+    retrain = [sys.executable, "-m", "nas.retrain", "--storage", storage, "--top", "2", "--references",
+               "mobilenet_v1", "--reference-widths", "0.5", "--epochs", "2", "--seeds", "2"]  # fmt: skip
+    assert subprocess.run(retrain, capture_output=True, timeout=900).returncode == 0
+    report = [sys.executable, "-m", "nas.report", "--storage", storage, "--out", str(tmp_path / "r.html")]
     assert subprocess.run(report, capture_output=True, timeout=900).returncode == 0
     assert 'id="accuracy_vs_latency"' in (tmp_path / "r.html").read_text()
+    assert 'id="final_vs_latency"' in (tmp_path / "r.html").read_text()
     export = [sys.executable, "-m", "nas.export", "--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path),
               "--name", "knee"]  # fmt: skip
     assert subprocess.run(export, capture_output=True, timeout=300).returncode == 0
