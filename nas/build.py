@@ -52,16 +52,17 @@ class Net(nn.Module):
         self._init_convs_without_bn()
 
     def _init_convs_without_bn(self) -> None:
-        """He init for convs that no BatchNorm follows (they carry a bias), and N(0, 0.01) for a
-        conv classifier, as torchvision's SqueezeNet. torch's default init shrinks the signal
-        layer by layer; without BN to restore it, a deep Fire stack starts with constant outputs
-        and never learns (loss ln(classes) throughout). Networks with BN keep torch's defaults."""
+        """He init for the hidden convs that no BatchNorm follows (they carry a bias). torch's
+        default init shrinks the signal layer by layer; without BN to restore it, a deep Fire
+        stack starts with near-constant outputs that the ReLU after a conv classifier soon zeroes
+        for good (loss ln(classes) throughout). The classifier keeps torch's init: it learned
+        faster than torchvision's N(0, 0.01) here (bench/RESULTS.md, section 8). Networks with
+        BN keep torch's defaults."""
+        classifier = self.classifier[0] if self.conv_classifier else self.classifier
         for m in self.modules():
-            if isinstance(m, nn.Conv2d) and m.bias is not None:
+            if isinstance(m, nn.Conv2d) and m.bias is not None and m is not classifier:
                 nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
-        if self.conv_classifier:
-            nn.init.normal_(self.classifier[0].weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head_conv(self.stages(self.stem(x)))

@@ -145,6 +145,8 @@ def train_pending(
         if on_progress:
             on_progress(-1, f"{network['name']} {job.stage} lr {job.lr:g} seed {job.seed}")
         claim(study, job)
+        if claimed_by_another(study.user_attrs, job, STALE_CLAIM_S):  # another worker's claim landed last
+            continue
         try:
             result = run_job(job, ArchSpec.from_string(network["arch"]), data, proxy, device)
             study.set_user_attr(job.key, result)

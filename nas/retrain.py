@@ -37,7 +37,7 @@ from nas.final_train import (
 )  # fmt: skip
 from nas.front import RULES, feasible_front, knee
 from nas.objectives import cost_text
-from nas.parallel import exit_code, raise_on_signals, stop_workers, worker_device
+from nas.parallel import default_workers, exit_code, raise_on_signals, stop_workers, worker_device
 from nas.proxy import resolve_device
 from nas.references import REFERENCES
 from nas.settings import study_settings
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", default=",".join(REFERENCES), help="classic networks, comma-separated, or none")
     p.add_argument("--reference-widths", type=float_list_arg, default=REFERENCE_WIDTHS, help="width multipliers")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes sharing the runs")
+    p.add_argument("--workers", type=positive_int, help="processes sharing the runs (default: as nas.search)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     return p
 
@@ -134,11 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"classic networks; learning rate from {', '.join(map(str, setup.lrs))} by a {setup.select_epochs}-epoch "
           "run, "
           f"then {setup.seeds} seeds x {setup.epochs} epochs; {total_runs(digests, setup)} runs")  # fmt: skip
-    devices = [worker_device(args.device, k) for k in range(args.workers)]
+    workers = args.workers or default_workers(args.device)
+    devices = [worker_device(args.device, k) for k in range(workers)]
     bar = tqdm(total=total_runs(digests, setup), unit="run", dynamic_ncols=True)
     procs = []
-    if args.workers > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
     def progress(done: int, doing: str) -> None:
         if done >= 0:
