@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import optuna
 
 from nas.storage import annotate_finished_trial
-from nas.verdict import Final
+from nas.verdict import CHANCE_FACTOR, Final
 
 RUN_PREFIX = "final:"
 NETWORK_PREFIX = "final_network:"  # -> what the network is (name, arch, costs, trial, proxy accuracy)
@@ -73,11 +73,16 @@ def runs_of(attrs: dict, digest: str, stage: str, epochs: int) -> dict[tuple[flo
 
 
 def chosen_lr(attrs: dict, digest: str, setup: Setup) -> float | None:
-    """The grid's learning rate with the best validation accuracy (a diverged run scores 0; ties,
-    e.g. all at chance: the lower final loss); None until every selection run has finished."""
+    """The grid's learning rate with the best validation accuracy (a diverged run scores 0; ties:
+    the lower final loss); None until every selection run has finished. A network that learns at
+    no rate of the grid in the short run (no better than 1.5 x chance) gets the lowest: a high rate
+    is what stalls a network without BatchNorm for good, and the long run may still get it going."""
     runs = runs_of(attrs, digest, SELECT, setup.select_epochs)
     if any((lr, 0) not in runs for lr in setup.lrs):
         return None
+    chance = CHANCE_FACTOR / networks(attrs)[digest]["num_classes"]
+    if all(runs[(lr, 0)]["accuracy"] <= chance for lr in setup.lrs):
+        return min(setup.lrs)
 
     def score(lr: float) -> tuple[float, float]:
         run = runs[(lr, 0)]

@@ -27,7 +27,7 @@ from nas.final_store import Setup
 from nas.front import accuracy_text, feasible_front, front_table, is_feasible, pareto_front, shown_costs
 from nas.hypervolume import axes_text, hypervolume, hypervolume_history
 from nas.objectives import ATTRS, DESCRIPTIONS, LABELS, cost_text, metric, study_objectives
-from nas.settings import StudySettings
+from nas.settings import StudySettings, study_settings
 from nas.storage import load_existing_study
 
 RUNG_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # fewest epochs lightest
@@ -258,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = load_existing_study(args.storage, args.study_name)
+        study_settings(study)  # a study not made by nas.search is refused in one line
         out = Path(args.out) if args.out else Path(STUDIES_DIR) / study.study_name / "report.html"
         where = "" if args.storage == DEFAULT_STORAGE else f" --storage {args.storage}"
         write_report(study, out, storage_arg=f"{where} --study-name {study.study_name}")
