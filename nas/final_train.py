@@ -42,9 +42,10 @@ from nas.proxy import ProxyConfig, TrainingDiverged, resolve_device, train_and_e
 from nas.references import REFERENCES, adapt
 from nas.settings import study_settings
 from nas.storage import load_existing_study
+from search_spaces.common import WIDTH_MULTS
 
 GRID = (1.0, 0.25, 0.0625)  # learning rates tried: these multiples of the study's (bench/RESULTS.md)
-REFERENCE_WIDTHS = (0.5, 1.0)  # the classics at the ends of the search spaces' width multipliers
+REFERENCE_WIDTHS = (min(WIDTH_MULTS), max(WIDTH_MULTS))  # the ends of the search spaces' width range
 EPOCHS_FACTOR = 4  # final epochs: this many times the proxy's, by default
 POLL_S = 2.0  # how often a worker with nothing to claim looks again
 STALE_CLAIM_S = 1800.0  # a claim this old is a dead worker's: its run is trained again
@@ -97,14 +98,14 @@ def register(study: optuna.Study, networks: Sequence[Network], setup: Setup, tri
 
 
 def run_job(job: Job, spec: ArchSpec, data: Dataset, proxy: ProxyConfig, device: torch.device) -> dict:
-    """Train one run; a diverged run scores 0 with no loss."""
+    """Train one run; a run that diverged or ran out of device memory scores 0 with no loss."""
     train_on, eval_on = (("train",), "val") if job.stage == SELECT else (("train", "val"), "test")
     start = time.perf_counter()
     try:
         result = train_and_evaluate(spec, data, replace(proxy, epochs=job.epochs, lr=job.lr), device=device,
                                     seed=job.seed, train_on=train_on, eval_on=eval_on)  # fmt: skip
         accuracy, loss = result.accuracy, result.final_loss
-    except TrainingDiverged:
+    except (TrainingDiverged, torch.OutOfMemoryError):
         accuracy, loss = 0.0, None
     return {"accuracy": accuracy, "loss": loss, "seconds": time.perf_counter() - start, "worker": os.getpid()}
 
