@@ -87,13 +87,16 @@ def judge(classic: Final, members: Sequence[Final], costs: Sequence[str]) -> Ver
     cheaper = [m for m in members if not m.failed and costs_no_more(m, classic, costs)]
     if not cheaper:
         return Verdict(classic, NOT_BEATEN)
-    best = max(cheaper, key=lambda m: difference(m, classic)[1])
-    diff = difference(best, classic)
-    if diff[1] > 0:
-        return Verdict(classic, BEATEN, best, diff)
-    closest = max(cheaper, key=lambda m: difference(m, classic)[2])
-    diff = difference(closest, classic)
-    return Verdict(classic, TIED if diff[1] <= 0 <= diff[2] else NOT_BEATEN, closest, diff)
+    diffs = {m.name: difference(m, classic) for m in cheaper}
+    best = max(cheaper, key=lambda m: diffs[m.name][1])
+    if diffs[best.name][1] > 0:
+        return Verdict(classic, BEATEN, best, diffs[best.name])
+    covering = [m for m in cheaper if diffs[m.name][2] >= 0]  # intervals that reach zero: ties
+    if covering:
+        closest = max(covering, key=lambda m: diffs[m.name][0])  # the most accurate of them, not the noisiest
+        return Verdict(classic, TIED, closest, diffs[closest.name])
+    closest = max(cheaper, key=lambda m: diffs[m.name][0])
+    return Verdict(classic, NOT_BEATEN, closest, diffs[closest.name])
 
 
 def judge_all(classics: Sequence[Final], members: Sequence[Final], costs: Sequence[str]) -> list[Verdict]:
