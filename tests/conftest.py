@@ -23,16 +23,16 @@ def small_study(tmp_path_factory) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def retrained(small_study) -> tuple[str, list[int]]:
     """``small_study`` after ``python -m nas.retrain`` of two front members and two classics (x0.25),
-    1 epoch, 2 seeds, a grid of 2 learning rates. Returns (storage URL, the trial numbers)."""
+    3 epochs, 2 seeds, a grid of 2 learning rates. Returns (storage URL, the trial numbers)."""
     import optuna
 
     from nas.front import feasible_front
     from nas.retrain import main
 
-    from .helpers import RETRAIN_TINY
+    from .helpers import RETRAIN_SHORT
 
     storage, name = small_study
     chosen = sorted(t.number for t in feasible_front(optuna.load_study(study_name=name, storage=storage)))[:2]
     assert main(["--storage", storage, "--trials", ",".join(map(str, chosen)), "--references",
-                 "squeezenet1_1,mobilenet_v2", "--reference-widths", "0.25", *RETRAIN_TINY]) == 0  # fmt: skip
+                 "squeezenet1_1,mobilenet_v2", "--reference-widths", "0.25", *RETRAIN_SHORT]) == 0  # fmt: skip
     return storage, chosen

@@ -31,11 +31,15 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("default_search_time.py", ["--budget", "2"], ["baseline (no re-scoring", "ratio"]),
         ("latency.py", ["--archs", "3", "--trials", "1"], ["baseline naive timing", "figure   nas.latency.measure",
                                                            "Kendall tau FLOPs vs latency", "of a trial"]),
+        ("front_vs_classics.py", ["--budget", "3", "--seeds", "1", "--epochs", "1", "--images", "200", "--smoke",
+                                  "--datasets", "shapes", "--dir", "{tmp}"],
+         ["front beats", "hypervolume front - classics", "proxy-vs-final tau", "lr chosen"]),
         ("gpu_search.py", ["--device", "cpu", "--seconds", "2", "--per-gpu", "1", "--cifar-images", "600",
                            "--cpu-networks", "1"], ["baseline CPU path", "figure   1 per GPU", "goals"]),
     ],
 )  # fmt: skip
-def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:
+def test_benchmark_runs(script: str, args: list[str], expected: list[str], tmp_path: Path) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for text in expected:

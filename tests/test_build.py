@@ -31,6 +31,7 @@ def test_convs_without_bn_get_he_init_and_networks_with_bn_keep_torchs() -> None
             assert m.bias is None and m.weight.std().item() == pytest.approx((3 * fan_in) ** -0.5, rel=0.3)
 
 
+@pytest.mark.slow
 def test_squeezenet_learns_where_torchs_default_init_stays_at_chance(digits, monkeypatch) -> None:
     spec = adapt(REFERENCES["squeezenet1_1"], in_chs=1, num_classes=10, resolution=16, width_mult=0.5)
     config = ProxyConfig(epochs=20, lr=0.0125)  # the final-training grid's lowest rate

@@ -77,7 +77,7 @@ def test_report_renders_in_a_real_browser_without_console_errors(report) -> None
         page.goto(out.as_uri(), wait_until="load")
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
         assert page.locator(".js-plotly-plot").count() == 7  # 4 of the search, 3 of final training
-        assert page.locator("#final_vs_flops g.errorbar path").count() >= 1  # seeds' intervals drawn
+        assert page.locator("#final_vs_flops g.errorbar path").count() >= 1  # seeds' intervals of what learned
         assert "test accuracy vs FLOPs" in page.inner_text("#final_vs_flops")
         # the front's 95% intervals are drawn as error bars (one per member, in both 2-D plots)
         assert page.locator("#accuracy_vs_flops g.errorbar").count() >= 1

@@ -11,12 +11,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from nas.data import load_dataset
 from nas.final_figures import final_figures, final_html
 from nas.final_store import CLAIM_PREFIX, NETWORK_PREFIX, RUN_PREFIX, SELECT, TEST, Setup, finals, networks
 from nas.retrain import main as retrain_main
 from nas.search import main as search_main
 
-from .helpers import RETRAIN_TINY, wait_for, write_images
+from .helpers import RETRAIN_SHORT, wait_for, write_images
 
 
 def retrain(*argv: str) -> int:
@@ -46,8 +47,8 @@ def test_every_run_is_recorded_and_the_trials_carry_their_final_attrs(retrained)
     recorded = runs(study)
     for digest in nets:
         assert sum(f":{SELECT}:" in k and digest in k for k in recorded) == 2  # one per learning rate
-        assert sum(f":{TEST}:1:" in k and digest in k for k in recorded) == 2  # one per seed, 1 epoch
-    assert Setup.of(study) == Setup(epochs=1, seeds=2, lrs=(0.2, 0.05), select_epochs=1)
+        assert sum(f":{TEST}:3:" in k and digest in k for k in recorded) == 2  # one per seed, 3 epochs
+    assert Setup.of(study) == Setup(epochs=3, seeds=2, lrs=(0.2, 0.05), select_epochs=1)
     members, classic = finals(study)
     by_trial = {m.trial: m for m in members}
     for t in study.get_trials():
@@ -55,7 +56,7 @@ def test_every_run_is_recorded_and_the_trials_carry_their_final_attrs(retrained)
             attrs = t.user_attrs
             assert attrs["final_accuracy"] == pytest.approx(by_trial[t.number].mean)
             assert attrs["final_low"] <= attrs["final_accuracy"] <= attrs["final_high"]
-            assert attrs["final_epochs"] == 1 and attrs["final_seeds"] == 2 and attrs["final_lr"] in (0.2, 0.05)
+            assert attrs["final_epochs"] == 3 and attrs["final_seeds"] == 2 and attrs["final_lr"] in (0.2, 0.05)
         else:
             assert "final_accuracy" not in t.user_attrs
 
@@ -65,9 +66,9 @@ def test_the_same_command_resumes_without_training_anything_twice(retrained, cap
     study = load(storage)
     before = runs(study)
     assert retrain("--storage", storage, "--trials", ",".join(map(str, chosen)), "--references",
-                   "squeezenet1_1,mobilenet_v2", "--reference-widths", "0.25", *RETRAIN_TINY) == 0  # fmt: skip
+                   "squeezenet1_1,mobilenet_v2", "--reference-widths", "0.25", *RETRAIN_SHORT) == 0  # fmt: skip
     assert runs(study) == before  # same records, same timings: nothing retrained
-    assert "Final training (1 epochs x 2 seeds" in capsys.readouterr().out
+    assert "Final training (3 epochs x 2 seeds" in capsys.readouterr().out
 
 
 def test_a_failed_classic_is_listed_with_its_loss_and_never_plotted(retrained) -> None:
@@ -78,7 +79,7 @@ def test_a_failed_classic_is_listed_with_its_loss_and_never_plotted(retrained) -
     plotted = {name for trace in figs["final_vs_flops"].data for name in (trace.text or ())}
     section = final_html(study)
     for c in classic:
-        if c.failed:  # one epoch of SqueezeNet 1.1 at these rates usually stays at chance
+        if c.failed:  # three epochs of SqueezeNet 1.1 at these rates usually stay at chance
             assert c.name not in plotted and f"failed to learn (final loss {c.final_loss:.3f})" in section
         else:
             assert c.name in plotted
@@ -146,6 +147,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(small_study, swapped_fo
         shutil.move(moved, folder)
 
 
+@pytest.mark.slow
 def test_workers_share_the_runs_and_ctrl_c_keeps_what_finished(tmp_path) -> None:
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     assert search_main(["--budget", "3", "--epochs", "1", "--refine", "0", "--storage", storage]) == 0
@@ -166,3 +168,11 @@ def test_workers_share_the_runs_and_ctrl_c_keeps_what_finished(tmp_path) -> None
     assert len(after) == len(networks_) * (2 + 2)  # every run once: 2 learning rates, 2 seeds
     assert len({v["worker"] for k, v in after.items() if k not in kept}) == 2  # both workers trained some
     assert "The front beats" in done.stdout or "Classic networks" in done.stdout
+
+
+def test_a_folder_without_test_tree_holds_its_test_split_out_of_train_and_validation(tmp_path) -> None:
+    write_images(tmp_path / "pics", {"a": 30, "b": 30}, size=10)  # random pictures: each one unique
+    data = load_dataset(f"folder:{tmp_path / 'pics'}")
+    seen = {bytes(x.numpy()) for name in ("train", "val") for x in data.split(name, data.native_resolution)[0]}
+    test = [bytes(x.numpy()) for x in data.split("test", data.native_resolution)[0]]
+    assert len(test) == 12 and not seen & set(test)  # 20% held out, none of it in what the search reads
