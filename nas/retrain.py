@@ -130,10 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     networks = searched(trials) + classics(names, args.reference_widths, data)
     register(study, networks, setup, {t.number: t for t in trials})
     digests = list(dict.fromkeys(n.spec.digest() for n in networks))
+    rates = ", ".join(map(str, setup.lrs))
     print(f"study {study.study_name!r}: final training of {len(trials)} searched and {len(networks) - len(trials)} "
-          f"classic networks; learning rate from {', '.join(map(str, setup.lrs))} by a {setup.select_epochs}-epoch "
-          "run, "
-          f"then {setup.seeds} seeds x {setup.epochs} epochs; {total_runs(digests, setup)} runs")  # fmt: skip
+          f"classic networks; learning rate from {rates} by a {setup.select_epochs}-epoch run, then {setup.seeds} "
+          f"seeds x {setup.epochs} epochs; {total_runs(digests, setup)} runs")  # fmt: skip
     workers = args.workers or default_workers(args.device)
     devices = [worker_device(args.device, k) for k in range(workers)]
     bar = tqdm(total=total_runs(digests, setup), unit="run", dynamic_ncols=True)
