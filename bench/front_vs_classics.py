@@ -35,9 +35,10 @@ from PIL import Image
 from scipy import stats
 from sklearn.datasets import load_digits
 
-from nas.final_store import NETWORK_PREFIX, Setup, chosen_lr, finals
+from nas.final_figures import verdicts as judged_verdicts
+from nas.final_store import NETWORK_PREFIX, Setup, chosen_lr
 from nas.hypervolume import hypervolume
-from nas.verdict import BEATEN, FAILED, judge_all, proxy_agreement
+from nas.verdict import BEATEN, FAILED, proxy_agreement
 
 SIZE = 16
 
@@ -170,8 +171,7 @@ def main() -> int:
         beaten = learned = 0
         hv_diff, taus, gaps, lrs = [], [], [], Counter()
         for study in studies:
-            members, classic = finals(study)
-            verdicts = judge_all(classic, members, ("flops", "params"))
+            members, classic, verdicts = judged_verdicts(study)
             beaten += sum(v.outcome == BEATEN for v in verdicts)
             learned += sum(v.outcome != FAILED for v in verdicts)
             for v in verdicts:

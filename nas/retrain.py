@@ -23,7 +23,8 @@ from tqdm import tqdm
 from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, OneLineErrorParser, float_list_arg, int_list_arg, positive_int
 from nas.cost import human
 from nas.export import get_trial
-from nas.final_store import Setup, finals
+from nas.final_figures import verdicts
+from nas.final_store import Setup
 from nas.final_train import (
     REFERENCE_WIDTHS,
     classics,
@@ -42,7 +43,7 @@ from nas.proxy import resolve_device
 from nas.references import REFERENCES
 from nas.settings import study_settings
 from nas.storage import load_existing_study
-from nas.verdict import beaten_share, judge_all, proxy_agreement, verdict_table
+from nas.verdict import beaten_share, proxy_agreement, verdict_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,19 +95,17 @@ def reference_names(text: str) -> list[str]:
 
 def report(study: optuna.Study, setup: Setup) -> None:
     """The members' test accuracy, the verdict on each classic and how far the proxy agreed."""
-    members, classic = finals(study)
-    costs = ("flops", "params", "latency") if study_settings(study).latency_setup else ("flops", "params")
+    members, _, judged = verdicts(study)
     print(f"\nFinal training ({setup.epochs} epochs x {setup.seeds} seeds, train + validation -> test):")
     for m in sorted(members, key=lambda m: m.costs["flops"]):
         low, high = m.interval()
         proxy = f"proxy {m.proxy_accuracy:.4f}" if m.proxy_accuracy is not None else ""
         print(f"  {m.name:>10}: test {m.mean:.4f} ({low:.4f}..{high:.4f}) at lr {m.lr:g}, "
               f"{human(m.costs['flops'])} FLOPs, {human(m.costs['params'])} params; {proxy}")  # fmt: skip
-    verdicts = judge_all(classic, members, costs)
-    if verdicts:
+    if judged:
         print("\nClassic networks against the front (costs no higher, test accuracy over seeds):")
-        print(verdict_table(verdicts, cost_text))
-        beaten, learned = beaten_share(verdicts)
+        print(verdict_table(judged, cost_text))
+        beaten, learned = beaten_share(judged)
         print(f"\nThe front beats {beaten} of the {learned} classics that learned.")
     tau, gap = proxy_agreement(members)
     if tau is not None:
