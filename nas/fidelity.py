@@ -180,7 +180,9 @@ def due_refinements(trials: Sequence[FrozenTrial], top_rung: int, replicates: in
 
 
 def promotion_attrs(run: FrozenTrial, rung: int, replicate: int = 0) -> dict:
-    return {RUNG_ATTR: rung, REPLICATE_ATTR: replicate, PROMOTED_FROM_ATTR: run.number}
+    # The digest from the start: a queued or just-started copy is then seen by a racing worker
+    # before the copy writes its own attrs (see done_by_another).
+    return {RUNG_ATTR: rung, REPLICATE_ATTR: replicate, PROMOTED_FROM_ATTR: run.number, "digest": run.user_attrs.get("digest")}
 
 
 def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: tuple) -> FrozenTrial | None:

@@ -154,7 +154,10 @@ def claim(study: optuna.Study, job: Job) -> None:
 
 
 def release(study: optuna.Study, job: Job) -> None:
-    study.set_user_attr(CLAIM_PREFIX + job.key, None)
+    """Drop this process's claim on ``job`` (another worker's claim that landed last is left)."""
+    held = study.user_attrs.get(CLAIM_PREFIX + job.key)
+    if held and (held["host"], held["pid"]) == (socket.gethostname(), os.getpid()):
+        study.set_user_attr(CLAIM_PREFIX + job.key, None)
 
 
 def claimed_by_another(attrs: dict, job: Job, stale_after: float) -> bool:

@@ -145,10 +145,10 @@ def train_pending(
         network = attrs[NETWORK_PREFIX + job.digest]
         if on_progress:
             on_progress(-1, f"{network['name']} {job.stage} lr {job.lr:g} seed {job.seed}")
-        claim(study, job)
-        if claimed_by_another(study.user_attrs, job, STALE_CLAIM_S):  # another worker's claim landed last
-            continue
-        try:
+        try:  # claimed inside: a Ctrl-C at any point from here on leaves no claim behind
+            claim(study, job)
+            if claimed_by_another(study.user_attrs, job, STALE_CLAIM_S):  # another worker's claim landed last
+                continue
             result = run_job(job, ArchSpec.from_string(network["arch"]), data, proxy, device)
             study.set_user_attr(job.key, result)
         finally:
