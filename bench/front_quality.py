@@ -45,7 +45,8 @@ from nas.data import load_dataset  # noqa: E402
 from nas.front import feasible_front, knee, pick  # noqa: E402
 from nas.hypervolume import hypervolume  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402
-from nas.study import SearchConfig, run_search  # noqa: E402
+from nas.search_config import SearchConfig
+from nas.search_loop import run_search  # noqa: E402
 
 
 def trained_images(study: optuna.Study, train_size: int) -> int:

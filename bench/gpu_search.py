@@ -35,7 +35,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.trainer_throughput import GpuUtilisation  # noqa: E402
 from bench.workload import random_cifar, sample_specs  # noqa: E402
-from nas.data import Dataset, load_dataset  # noqa: E402
+from nas.data import load_dataset  # noqa: E402
+from nas.dataset import Dataset  # noqa: E402
 from nas.objective import Limits, Objective  # noqa: E402
 from nas.objectives import DEFAULT, directions  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402

@@ -34,7 +34,8 @@ from nas import ArchSpec  # noqa: E402
 from nas.build import build_model  # noqa: E402
 from nas.cost import count_cost  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.latency import MIN_PASSES, LatencySetup, measure, this_machine  # noqa: E402
+from nas.latency import MIN_PASSES, measure  # noqa: E402
+from nas.latency_setup import LatencySetup, this_machine  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402
 from nas.references import REFERENCES, adapt  # noqa: E402
 

@@ -18,7 +18,8 @@ import torch
 from workload import random_cifar, workload
 
 from nas import ArchSpec
-from nas.data import Dataset, load_dataset
+from nas.data import load_dataset
+from nas.dataset import Dataset
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 
 CHANNELS_LAST, NCHW = torch.channels_last, torch.contiguous_format

@@ -41,7 +41,8 @@ from scipy.stats import bootstrap, kendalltau, spearmanr
 from workload import sample_specs
 
 from nas import ArchSpec, count_cost
-from nas.data import Dataset, load_dataset
+from nas.data import load_dataset
+from nas.dataset import Dataset
 from nas.proxy import ProxyConfig, train_and_evaluate
 
 

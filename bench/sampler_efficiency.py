@@ -20,7 +20,8 @@ import numpy as np
 import optuna
 
 from nas.hypervolume import REFERENCE_POINT, hypervolume_history
-from nas.study import SearchConfig, run_search
+from nas.search_config import SearchConfig
+from nas.search_loop import run_search
 
 
 def curve(sampler: str, seed: int, budget: int, epochs: int, folder: Path) -> np.ndarray:

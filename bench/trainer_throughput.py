@@ -38,7 +38,8 @@ from torchvision import transforms
 from workload import random_cifar, workload
 
 from nas import ArchSpec, build_model
-from nas.data import Dataset, load_dataset
+from nas.data import load_dataset
+from nas.dataset import Dataset
 from nas.proxy import ProxyConfig, augment, make_optimizer, resolve_device, train_and_evaluate
 
 

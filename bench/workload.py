@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas import ArchSpec
-from nas.data import Dataset, make_dataset
+from nas.dataset import Dataset, make_dataset
 from nas.device_choice import PROBE_ARCH as ARCH  # a mid-sized network of the default space, fixed
 from search_spaces import SpaceContext, random_specs
 

@@ -1,17 +1,15 @@
-"""What the four entry points share: argparse helpers and the default paths.
+"""What the entry points share: argparse helpers that check every value at parse time.
 
 Kept free of torch and Optuna imports, so an entry point that only needs a parser (the
-dashboard) does not load the search stack.
+dashboard) does not load the search stack. Library modules never import this one.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
-
-STUDIES_DIR = "studies"  # default home of databases, artifacts, reports and exports
-DEFAULT_STORAGE = f"sqlite:///{STUDIES_DIR}/nas.db"
-DEFAULT_DATA_DIR = f"{STUDIES_DIR}/data"  # torchvision datasets are read from / downloaded to here
+from collections.abc import Callable
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
 
@@ -31,14 +29,26 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound: None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_in(1)
+non_negative_int = int_in(0)
+seed_arg = int_in(0, 2**32 - 1)  # numpy's and Optuna's samplers take seeds in this range
+port_arg = int_in(1, 65535)
 
 
 def size_arg(text: str) -> int:
@@ -88,3 +98,28 @@ def float_list_arg(text: str) -> tuple[float, ...]:
     if not values or not all(0 < v < float("inf") for v in values):
         raise argparse.ArgumentTypeError(f"expected positive numbers separated by commas, e.g. 0.5,1.0, got {text!r}")
     return values
+
+
+def fraction_arg(text: str) -> float:
+    """A number from 0 to 1, e.g. an accuracy."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host_arg(text: str) -> str:
+    """An IP address or a host name (RFC 1123 labels), checked before a server tries to bind it."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if 0 < len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in text.rstrip(".").split(".")):
+        return text
+    raise argparse.ArgumentTypeError(f"expected an IP address or a host name, got {text!r}")

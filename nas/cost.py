@@ -17,6 +17,7 @@ from torch import nn
 
 from nas.arch import ArchSpec
 from nas.build import build_model
+from nas.units import human
 
 _COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -28,14 +29,6 @@ class Cost:
 
     def __str__(self) -> str:
         return f"{human(self.flops)} MACs, {human(self.params)} params"
-
-
-def human(n: float) -> str:
-    """1234567 -> '1.23M'."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
 
 
 def count_model_flops(model: nn.Module, in_chs: int, resolution: int) -> int:

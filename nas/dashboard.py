@@ -12,7 +12,8 @@ from pathlib import Path
 import optuna_dashboard
 from optuna.artifacts import FileSystemArtifactStore
 
-from nas.cli import DEFAULT_STORAGE, OneLineErrorParser, positive_int
+from nas.cli import OneLineErrorParser, host_arg, port_arg
+from nas.paths import DEFAULT_STORAGE
 from nas.storage import default_artifact_dir, existing_study_names
 
 
@@ -20,8 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineErrorParser(prog="python -m nas.dashboard", description=__doc__)
     parser.add_argument("--storage", default=DEFAULT_STORAGE)
     parser.add_argument("--artifact-dir", default=None, help="default: artifacts beside a SQLite file")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=positive_int, default=8080)
+    parser.add_argument("--host", type=host_arg, default="127.0.0.1")
+    parser.add_argument("--port", type=port_arg, default=8080)
     args = parser.parse_args(argv)
     try:
         names = existing_study_names(args.storage)

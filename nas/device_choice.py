@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import torch
 
 from nas.arch import ArchSpec
-from nas.data import Dataset
+from nas.dataset import Dataset
 from nas.proxy import ProxyConfig, train_and_evaluate
 
 PROBE_STEPS = 30  # timed training steps per device, after as many again to warm up
@@ -31,7 +30,7 @@ def probe_seconds(device: str, data: Dataset, config: ProxyConfig = ProxyConfig(
     (its data resident on the device, its augmentation, optimiser and batch)."""
     spec = ArchSpec.from_string(PROBE_ARCH.format(res=max(data.resolutions), chs=data.in_chs, cls=data.num_classes))
     n = min(len(data.train_y), 2 * PROBE_STEPS * config.batch_size)
-    sample = replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n], _resized={}).to(device)
+    sample = data.head(n).to(device)
     steps = max(1, n // config.batch_size)
     one_epoch = ProxyConfig(epochs=1, batch_size=config.batch_size, lr=config.lr)
     train_and_evaluate(spec, sample, one_epoch, device=device)  # warm-up: allocator, cuDNN autotuning, lazy init

@@ -18,14 +18,15 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import ArchSpec
-from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR, OneLineErrorParser, latency_arg, size_arg
+from nas.cli import OneLineErrorParser, fraction_arg, latency_arg, non_negative_int, size_arg
 from nas.codegen import trial_module_source
 from nas.cost import count_cost
 from nas.data import load_dataset
-from nas.fidelity import best_evidence
+from nas.evidence import Evidence, best_evidence
 from nas.final_store import finals
 from nas.front import RULES, accuracy_text, pick, shown_costs
 from nas.objectives import cost_text, metric, study_objectives
+from nas.paths import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR
 from nas.proxy import ProxyConfig, resolve_device, train_and_evaluate
 from nas.settings import study_settings
 from nas.storage import load_existing_study
@@ -46,13 +47,15 @@ def study_dir(study: optuna.Study, root: str | Path = STUDIES_DIR) -> Path:
     return Path(root) / study.study_name
 
 
-def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
+def trial_source(study: optuna.Study, trial: Evidence | FrozenTrial, name: str) -> str:
     """The standalone module of a finished trial, with its scores in the docstring."""
     spec = ArchSpec.from_string(trial.user_attrs["arch"])
     cost = count_cost(spec)  # exact whatever the study's objectives
     settings = study_settings(study)
-    attrs = trial.user_attrs
-    interval = (attrs["accuracy_low"], attrs["accuracy_high"]) if "accuracy_low" in attrs else None
+    if isinstance(trial, Evidence):
+        epochs, seeds, interval = trial.epochs, trial.seeds, (trial.low, trial.high)
+    else:  # a run that is no network's evidence (e.g. over a limit): as it ran
+        epochs, seeds, interval = trial.user_attrs.get("epochs", settings.epochs), 1, None
     latency = metric(trial, "latency", study_objectives(study))
     if latency is not None and settings.latency_setup:
         latency_text = f"{latency:.3g} ms ({settings.latency_setup.describe()})"
@@ -61,9 +64,9 @@ def trial_source(study: optuna.Study, trial: FrozenTrial, name: str) -> str:
     final = final_results(study).get(trial.number)
     return trial_module_source(
         spec, study_name=study.study_name, number=trial.number, accuracy=trial.values[0], flops=cost.flops,
-        params=cost.params, epochs=attrs.get("epochs", settings.epochs), dataset=settings.dataset, name=name,
+        params=cost.params, epochs=epochs, dataset=settings.dataset, name=name,
         mean=settings.mean or (0.0,) * spec.in_chs, std=settings.std or (1.0,) * spec.in_chs,
-        seeds=attrs.get("seeds", 1), interval=interval, latency=latency_text,
+        seeds=seeds, interval=interval, latency=latency_text,
         final=final_text(final) if final else None,
     )  # fmt: skip
 
@@ -80,7 +83,7 @@ def final_text(final: Final) -> str:
             "scored on the test split)")  # fmt: skip
 
 
-def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
+def get_trial(study: optuna.Study, number: int) -> Evidence | FrozenTrial:
     """Trial ``number``, standing for its network's best evidence (mean accuracy over its seeds at
     the most epochs it reached) where the study has more than that one run of it."""
     trials = study.get_trials(deepcopy=False)
@@ -92,7 +95,7 @@ def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
     settings = study_settings(study)
     digest = found[0].user_attrs.get("digest")
     evidence = best_evidence(trials, default_epochs=settings.epochs, val_size=settings.val_size)
-    return next((t for t in evidence if t.user_attrs.get("digest") == digest), found[0])
+    return next((e for e in evidence if e.user_attrs.get("digest") == digest), found[0])
 
 
 def require(module: str, extra: str) -> None:
@@ -178,17 +181,19 @@ def export(
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(prog="python -m nas.export", description=__doc__)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--trial", type=int, help="trial number")
+    which.add_argument("--trial", type=non_negative_int, help="trial number")
     which.add_argument("--pick", choices=RULES, help="a rule over the feasible Pareto set")
     p.add_argument("--max-flops", type=size_arg, help="limit for --pick, e.g. 50M")
     p.add_argument("--max-params", type=size_arg, help="limit for --pick, e.g. 1.5M")
     p.add_argument("--max-latency", type=latency_arg, help="limit for --pick, e.g. 2ms (studies that measured it)")
-    p.add_argument("--min-accuracy", type=float, help="limit for --pick, e.g. 0.9")
+    p.add_argument("--min-accuracy", type=fraction_arg, help="limit for --pick, e.g. 0.9")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study-name", default=None, help="needed only when the storage holds several studies")
     p.add_argument("--name", default=None, help="file name without suffix (default: trial<N>)")
     p.add_argument("--out-dir", default=None, help="default: studies/<study>/exports")
-    p.add_argument("--train-epochs", type=int, default=0, help="retrain from scratch, report test accuracy")
+    p.add_argument(
+        "--train-epochs", type=non_negative_int, default=0, help="retrain from scratch, report test accuracy"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     p.add_argument("--onnx", action="store_true", help="also write ONNX (extra: onnx)")
@@ -200,8 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.train_epochs < 0:
-            raise ValueError(f"--train-epochs must be >= 0, got {args.train_epochs}")
         study = load_existing_study(args.storage, args.study_name)
         final = final_results(study)
         if args.trial is not None:

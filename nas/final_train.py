@@ -22,7 +22,8 @@ from optuna.trial import FrozenTrial
 
 from nas.arch import ArchSpec
 from nas.cost import count_cost
-from nas.data import Dataset, load_dataset
+from nas.data import load_dataset
+from nas.dataset import Dataset
 from nas.final_store import (
     NETWORK_PREFIX,
     SELECT,

@@ -1,6 +1,6 @@
-"""The feasible Pareto front of a study, by each network's best evidence (``nas.fidelity``): the
-front itself, its table, and rules to pick a network from it. Trials' values are accuracy
-(maximised) then the study's costs (minimised), whichever they are (``nas.objectives``)."""
+"""The feasible Pareto front of a study, by each network's best evidence (``nas.evidence``): the
+front itself, its table, and rules to pick a network from it. Values are accuracy (maximised)
+then the study's costs (minimised), whichever they are (``nas.objectives``)."""
 
 from __future__ import annotations
 
@@ -8,85 +8,35 @@ import math
 from collections.abc import Callable, Iterable
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from nas.fidelity import best_evidence, dominates, is_feasible, tied_with, top_rung_only
+from nas.evidence import Evidence, study_evidence, tied_with
 from nas.objectives import COSTS, DEFAULT, cost_text, metric, study_objectives
-from nas.settings import StudySettings
+from nas.pareto import pareto_front
 
 RULES = ("max-accuracy", "knee", "min-flops")
 
 
-__all__ = [
-    "RULES",
-    "accuracy_text",
-    "feasible_front",
-    "front_table",
-    "is_feasible",
-    "knee",
-    "pareto_front",
-    "pick",
-    "shown_costs",
-    "study_evidence",
-]
-
-
-def study_evidence(study: optuna.Study) -> list[FrozenTrial]:
-    """One trial per feasible network measured at the top rung, standing for its best evidence:
-    accuracy the mean over its seeds there, with its interval (see ``nas.fidelity.best_evidence``)."""
-    settings = StudySettings.of(study)
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if settings is None:  # not made by nas.search: single-fidelity trials, epochs unknown
-        return top_rung_only(best_evidence(trials, default_epochs=0, val_size=None))
-    return top_rung_only(best_evidence(trials, default_epochs=settings.epochs, val_size=settings.val_size))
-
-
-def feasible_front(study: optuna.Study) -> list[FrozenTrial]:
-    """Pareto-optimal feasible networks of ``study`` by their best evidence (see ``pareto_front``)."""
+def feasible_front(study: optuna.Study) -> list[Evidence]:
+    """Pareto-optimal feasible networks of ``study`` by their best evidence, cheapest first."""
     return pareto_front(study_evidence(study))
 
 
-def pareto_front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
-    """Pareto-optimal trials among the complete feasible ones (accuracy up, costs down), cheapest
-    first (by the first cost); each network once (trials that reused an earlier result are left out).
-
-    Sorted best-accuracy-first, a trial can only be dominated by one listed before it, and
-    then by one already on the front: O(n x front) rather than O(n^2), as it runs every trial.
-    """
-    candidates = sorted(
-        (t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t) and "duplicate_of" not in t.user_attrs),
-        key=lambda t: (-t.values[0], *t.values[1:], t.number),
-    )
-    front: list[FrozenTrial] = []
-    for t in candidates:
-        if not any(_dominates(f, t) for f in front):
-            front.append(t)
-    return sorted(front, key=lambda t: (*t.values[1:], -t.values[0], t.number))
+def accuracy_text(e: Evidence | FrozenTrial) -> str:
+    """'0.9521 (0.9410..0.9632, 10 ep x 3 seeds)': the accuracy and the evidence behind it (a
+    single run: its accuracy alone)."""
+    if not isinstance(e, Evidence):
+        return f"{e.values[0]:.4f}"
+    return f"{e.accuracy:.4f} ({e.low:.4f}..{e.high:.4f}, {e.epochs} ep x {e.seeds} seed{'s' * (e.seeds > 1)})"
 
 
-def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
-    (acc_a, *cost_a), (acc_b, *cost_b) = a.values, b.values
-    return dominates((-acc_a, *cost_a), (-acc_b, *cost_b))
-
-
-def accuracy_text(trial: FrozenTrial) -> str:
-    """'0.9521 (0.9410..0.9632, 10 ep x 3 seeds)': the accuracy and the evidence behind it."""
-    attrs = trial.user_attrs
-    if "accuracy_low" not in attrs:
-        return f"{trial.values[0]:.4f}"
-    return (
-        f"{trial.values[0]:.4f} ({attrs['accuracy_low']:.4f}..{attrs['accuracy_high']:.4f}, "
-        f"{attrs['epochs']} ep x {attrs['seeds']} seed{'s' if attrs['seeds'] > 1 else ''})"
-    )
-
-
-def shown_costs(trials: Iterable[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> tuple[str, ...]:
+def shown_costs(trials: Iterable[Evidence], objectives: tuple[str, ...] = DEFAULT) -> tuple[str, ...]:
     """The costs worth a column: FLOPs and params always, latency where it was measured."""
     trials = list(trials)
     return tuple(c for c in COSTS if any(metric(t, c, objectives) is not None for t in trials))
 
 
-def front_table(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> str:
+def front_table(trials: list[Evidence], objectives: tuple[str, ...] = DEFAULT) -> str:
     """A plain-text table of front members: number, accuracy with its 95% interval and evidence,
     FLOPs, params (and latency where measured), the members it is tied with (overlapping
     intervals), arch."""
@@ -103,12 +53,12 @@ def front_table(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT
     )
 
 
-def knee(trials: list[FrozenTrial], accuracy: Callable[[FrozenTrial], float] | None = None) -> FrozenTrial:
+def knee(trials: list[Evidence], accuracy: Callable[[Evidence], float] | None = None) -> Evidence:
     """The knee of the accuracy-vs-first-cost front (FLOPs by default): on the 2-D front,
     normalised (accuracy, log cost), the point farthest above the chord joining the cheapest and
     the most accurate ends. ``accuracy``: another evidence than the trial's value (final training)."""
     accuracy = accuracy or (lambda t: t.values[0])
-    points: dict[tuple[float, float], FrozenTrial] = {}
+    points: dict[tuple[float, float], Evidence] = {}
     for t in trials:
         points.setdefault((t.values[1], accuracy(t)), t)
     front2d = [
@@ -143,7 +93,7 @@ def pick(
     max_latency: float | None = None,
     min_accuracy: float | None = None,
     final: dict[int, float] | None = None,
-) -> FrozenTrial:
+) -> Evidence:
     """Apply a rule to the feasible Pareto trials that meet the limits (latency in ms); ValueError
     if none does, or if the study never measured latency and a latency limit is asked for.
     ``final`` (trial number -> test accuracy after final training): pick among those members by it."""
@@ -159,7 +109,7 @@ def pick(
         raise ValueError(f"study {study.study_name!r} never measured latency: search with --objectives "
                          "accuracy,...,latency or --max-latency to pick by it")  # fmt: skip
 
-    def meets(t: FrozenTrial) -> bool:
+    def meets(t: Evidence) -> bool:
         within = all(metric(t, k, objectives) <= v for k, v in limits.items() if v is not None)
         return within and (min_accuracy is None or accuracy(t) >= min_accuracy)
 

@@ -9,13 +9,15 @@ every study, unlike raw FLOPs x params volumes. Optuna computes the hypervolume.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from nas.front import is_feasible
 from nas.objectives import DEFAULT
 from nas.optuna_compat import quiet_experimental
+from nas.pareto import HasValues, minimised
+from nas.trials import is_trained_run
 
 LOG_BOUNDS = {
     "flops": (3.0, 8.0),  # 1K .. 100M MACs
@@ -30,9 +32,9 @@ def _scale(value: float, bounds: tuple[float, float]) -> float:
     return min(1.0, max(0.0, (math.log10(max(value, 1e-9)) - low) / (high - low)))
 
 
-def normalised(trial: FrozenTrial, objectives: tuple[str, ...] = DEFAULT) -> list[float]:
-    acc, *costs = trial.values
-    return [1.0 - acc, *(_scale(v, LOG_BOUNDS[name]) for name, v in zip(objectives[1:], costs, strict=True))]
+def normalised(values: Sequence[float], objectives: tuple[str, ...] = DEFAULT) -> list[float]:
+    error, *costs = minimised(values)
+    return [1.0 + error, *(_scale(v, LOG_BOUNDS[name]) for name, v in zip(objectives[1:], costs, strict=True))]
 
 
 def axes_text(objectives: tuple[str, ...] = DEFAULT) -> str:
@@ -40,23 +42,27 @@ def axes_text(objectives: tuple[str, ...] = DEFAULT) -> str:
     return ", ".join(["1 - accuracy", *(f"log {n} {LOG_BOUNDS[n]}" for n in objectives[1:])])
 
 
-def hypervolume(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> float:
-    """Of the feasible complete trials, as one set (e.g. a front)."""
-    history = hypervolume_history(trials, objectives)
+def hypervolume(points: Sequence[HasValues], objectives: tuple[str, ...] = DEFAULT) -> float:
+    """Of a set of points, e.g. a front's evidence."""
+    history = _history([p.values for p in points], objectives)
     return history[-1] if history else 0.0
 
 
-def hypervolume_history(trials: list[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> list[float]:
-    """Hypervolume after each trial (feasible complete trials count)."""
+def hypervolume_history(trials: Sequence[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> list[float]:
+    """Hypervolume after each trial (trained runs count; the others hold it where it was)."""
+    return _history([t.values if is_trained_run(t) else None for t in trials], objectives)
+
+
+def _history(points: Sequence[Sequence[float] | None], objectives: tuple[str, ...]) -> list[float]:
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" in the output
     try:
         study = optuna.create_study(directions=["minimize"] * len(objectives))
     finally:
         optuna.logging.set_verbosity(verbosity)
-    for t in trials:
-        if t.state == TrialState.COMPLETE and is_feasible(t):
-            study.add_trial(create_trial(values=normalised(t, objectives), params={}, distributions={}))
+    for values in points:
+        if values is not None:
+            study.add_trial(create_trial(values=normalised(values, objectives), params={}, distributions={}))
         else:
             study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
     if not study.trials:

@@ -13,14 +13,12 @@ deployments that run it.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import tempfile
 import time
 import timeit
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,8 +26,8 @@ from torch import nn
 
 from nas.arch import ArchSpec
 from nas.build import build_model
+from nas.latency_setup import LatencySetup
 
-BACKENDS = ("torch", "onnxruntime")
 WARMUP_RUNS = 5
 BLOCK_S = 0.005  # a timed block runs the network for about this long
 BLOCKS = 7  # blocks per pass
@@ -44,40 +42,6 @@ class Latency:
     spread: float  # interquartile range / median of all the blocks' times: how busy the machine was
     passes: int  # passes of BLOCKS blocks it took (more than MIN_PASSES: the machine was busy)
     median_ms: float = 0.0  # the blocks' median, for the record
-
-
-@dataclass(frozen=True)
-class LatencySetup:
-    """Where and how latency is measured; stored with a study, which refuses to mix setups."""
-
-    machine: str
-    threads: int = 1
-    backend: str = "torch"
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown latency backend {self.backend!r}; choose one of {list(BACKENDS)}")
-        if self.threads < 1:
-            raise ValueError(f"--latency-threads must be at least 1, got {self.threads}")
-
-    def describe(self) -> str:
-        return f"{self.backend}, {self.threads} thread{'s' if self.threads > 1 else ''}, {self.machine}"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def this_machine() -> str:
-    """The CPU's model name and logical core count: machines alike in these time alike."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model} ({os.cpu_count() or 1} cores, {platform.machine()})"
 
 
 def _torch_runner(model: nn.Module, x: torch.Tensor):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.cost import human
+from nas.units import human
 
 COSTS = ("flops", "params", "latency")
 DEFAULT = ("accuracy", "flops", "params")

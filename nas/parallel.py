@@ -17,7 +17,8 @@ from dataclasses import replace
 import optuna
 import torch
 
-from nas.study import SearchConfig, SearchFailed, run_search
+from nas.search_config import SearchConfig
+from nas.search_loop import SearchFailed, run_search
 
 
 class Interrupted(KeyboardInterrupt):

@@ -20,8 +20,7 @@ import torch
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-from nas.cli import DEFAULT_DATA_DIR, DEFAULT_STORAGE, OneLineErrorParser, float_list_arg, int_list_arg, positive_int
-from nas.cost import human
+from nas.cli import OneLineErrorParser, float_list_arg, int_list_arg, positive_int
 from nas.export import get_trial
 from nas.final_figures import verdicts
 from nas.final_store import Setup
@@ -39,10 +38,12 @@ from nas.final_train import (
 from nas.front import RULES, feasible_front, knee
 from nas.objectives import cost_text
 from nas.parallel import default_workers, exit_code, raise_on_signals, stop_workers, worker_device
+from nas.paths import DEFAULT_DATA_DIR, DEFAULT_STORAGE
 from nas.proxy import resolve_device
 from nas.references import REFERENCES
 from nas.settings import study_settings
 from nas.storage import load_existing_study
+from nas.units import human
 from nas.verdict import beaten_share, proxy_agreement, verdict_table
 
 

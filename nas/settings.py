@@ -1,5 +1,5 @@
 """What a study was created with, stored with it as one attr, and read back from studies of
-every release (older ones kept each setting as an attr of its own)."""
+every release (``nas.legacy`` reads the older layouts)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ from dataclasses import dataclass
 
 import optuna
 
-from nas.latency import LatencySetup
-from nas.proxy import ProxyConfig
+from nas.latency_setup import LatencySetup
+from nas.legacy import separate_attrs, with_folder_defaults
+from nas.recipe import ProxyConfig
 
 # All settings are one study attr, written in one transaction: a second worker sees all or none.
 SETTINGS_ATTR = "settings"
-# Studies made before SETTINGS_ATTR kept each setting as an attr of its own and the recipe in
-# "proxy_recipe"; those made before the recipe was stored trained with the defaults of then.
-LEGACY_RECIPE_ATTR = "proxy_recipe"
-RECIPE_BEFORE_STORED = {"lr": 0.4}
-LEGACY_FOLDER_RESOLUTIONS = (16, 24, 32)
 
 
 @dataclass(frozen=True)
@@ -54,20 +50,10 @@ class StudySettings:
         """The study's settings, also from a study stored before they were one attr; None if
         the study has none (new, or not made by nas.search)."""
         attrs = study.user_attrs  # one storage read
-        if SETTINGS_ATTR in attrs:
-            stored = dict(attrs[SETTINGS_ATTR])
-        elif "epochs" in attrs:
-            stored = {k: attrs[k] for k in ("dataset", "space", "epochs", "sampler", "seed", "command") if k in attrs}
-            stored |= {k: attrs[k] for k in ("mean", "std", "val_size", "resolutions", "hflip", "channels",
-                                             "latency") if k in attrs}  # fmt: skip
-            stored["recipe"] = attrs.get(LEGACY_RECIPE_ATTR, RECIPE_BEFORE_STORED)
-            stored.setdefault("dataset", "?")
-            stored.setdefault("space", "?")
-        else:
+        stored = dict(attrs[SETTINGS_ATTR]) if SETTINGS_ATTR in attrs else separate_attrs(attrs)
+        if stored is None:
             return None
-        if "resolutions" not in stored and str(stored.get("dataset")).startswith("folder:"):
-            # image folders were read as 32 px RGB, searched at 16/24/32 with flips, before these were stored
-            stored |= {"resolutions": LEGACY_FOLDER_RESOLUTIONS, "hflip": True, "channels": 3}
+        stored = with_folder_defaults(stored)
         for key in ("mean", "std", "rungs", "resolutions"):
             if stored.get(key) is not None:
                 stored[key] = tuple(stored[key])

@@ -22,8 +22,8 @@ import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from nas.cli import DEFAULT_STORAGE, STUDIES_DIR
 from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, trial_id, trial_storage
+from nas.paths import DEFAULT_STORAGE, STUDIES_DIR
 
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
 STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nas.data import Dataset, load_dataset
+from nas.data import load_dataset
+from nas.dataset import Dataset
 
 
 @pytest.fixture(scope="session")

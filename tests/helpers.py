@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial, TrialState, create_trial
 from PIL import Image
 
 from nas import ArchSpec
-from nas.fidelity import counts_toward_budget
 from nas.search import main as search_main
+from nas.trials import counts_toward_budget
 
 # A tiny digits network: trains in well under a second.
 SMALL = ArchSpec.from_string(
@@ -70,3 +71,18 @@ def write_images(root: Path, classes: dict[str, int], size: int = 20, mode: str 
         for i in range(n):
             img = rng.integers(0, 60, (size, size + 4, 3), dtype=np.uint8) + np.uint8(60 * c)
             Image.fromarray(img).convert(mode).save(root / name / f"{i}.png")
+
+
+def run(number: int, acc: float, flops: float, params: float = 1000, *, digest: str | None = None, rung: int = 0,
+        replicate: int = 0, state=TrialState.COMPLETE, over_limit: float = -1.0) -> FrozenTrial:  # fmt: skip
+    """A trial of one run as the objective records it (rung epochs 2, 6, 18)."""
+    attrs = {"digest": digest or f"net{number}", "arch": f"arch{number}", "epochs": (2, 6, 18)[rung]}
+    if rung or replicate:
+        attrs |= {"rung": rung, "replicate": replicate, "promoted_from": number}
+    t = create_trial(
+        state=state, values=[acc, flops, params] if state == TrialState.COMPLETE else None,
+        params={"x": number}, distributions={"x": IntDistribution(0, 10_000)}, user_attrs=attrs,
+        system_attrs={"constraints": [over_limit]},
+    )  # fmt: skip
+    t.number = number
+    return t

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torchvision.datasets as tvd
 
-from nas.data import check_dataset_name, holdout_split, load_dataset
+from nas.data import check_dataset_name, load_dataset
+from nas.dataset import holdout_split
 
 from .helpers import write_images
 
@@ -81,7 +82,7 @@ def test_folder_reads_gif_and_16_bit_pictures_and_says_what_it_skipped(tmp_path:
     data = load_dataset(f"folder:{tmp_path / 'set'}")
     assert len(data.train_y) + len(data.val_y) + len(data.test_y) == 10 and data.in_chs == 1
     assert data.native_resolution == 28 and "1 file not pictures by their name skipped" in data.describe()
-    from nas.data import read_images
+    from nas.folders import read_images
 
     scans = read_images([str(tmp_path / "set" / n / "scan.png") for n in ("a", "b")], 8, 1)
     assert scans[0].max() == 4 and scans[1].min() == 237  # scaled from 16 bits, not clipped to white

@@ -18,10 +18,11 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from nas.export import main as export_main
-from nas.fidelity import counts_toward_budget, due_promotions, due_refinements, replicate_of, rung_of
 from nas.front import feasible_front, pick
 from nas.report import write_report
+from nas.schedule import due_promotions, due_refinements
 from nas.settings import SETTINGS_ATTR, StudySettings, study_settings
+from nas.trials import counts_toward_budget, replicate_of, rung_of
 
 from .helpers import complete, main, start_search, trials, wait_for
 from .postgres import postgres_server
@@ -66,7 +67,7 @@ def test_multi_fidelity_search_promotes_rescores_and_resumes(tmp_path: Path, cap
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     front = feasible_front(study)
-    assert front and all(t.user_attrs["epochs"] == 2 and t.user_attrs["seeds"] == 2 for t in front)  # re-scored
+    assert front and all(t.epochs == 2 and t.seeds == 2 for t in front)  # re-scored
     assert "promotions and" in out and "2 ep x 2 seeds" in out
 
     before = len(every)
@@ -74,7 +75,7 @@ def test_multi_fidelity_search_promotes_rescores_and_resumes(tmp_path: Path, cap
     assert len(trials(storage)) == before
     assert main([*args[:1], "7", *args[2:-2], "--refine", "2"]) == 0  # a larger budget and more seeds
     assert len(complete(storage)) == 7
-    assert all(t.user_attrs["seeds"] == 3 for t in feasible_front(study))
+    assert all(t.seeds == 3 for t in feasible_front(study))
 
 
 def test_pick_and_export_use_the_refined_accuracy(tmp_path: Path) -> None:
@@ -109,13 +110,13 @@ def test_a_study_made_before_multi_fidelity_opens_reports_exports_and_resumes(tm
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert SETTINGS_ATTR not in study.user_attrs and study_settings(study).rungs == (1,)
     front = feasible_front(study)
-    assert front and all(t.user_attrs["seeds"] == 1 and t.user_attrs["epochs"] == 1 for t in front)
+    assert front and all(t.seeds == 1 and t.epochs == 1 for t in front)
     out = write_report(study, tmp_path / "report.html")
     assert "95% interval" in out.read_text()
     assert export_main(["--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path)]) == 0
     assert main(["--budget", "4", "--storage", storage]) == 0  # resumes with its own epochs, then re-scores
     assert len(complete(storage)) == 4
-    assert all(t.user_attrs["seeds"] == 3 for t in feasible_front(study))
+    assert all(t.seeds == 3 for t in feasible_front(study))
 
 
 def _concurrent_searches(storage: str, n: int) -> None:

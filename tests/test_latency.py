@@ -15,7 +15,8 @@ from nas.data import load_dataset
 from nas.export import main as export_main
 from nas.final_store import finals
 from nas.front import feasible_front, pick
-from nas.latency import MIN_PASSES, LatencySetup, measure, this_machine
+from nas.latency import MIN_PASSES, measure
+from nas.latency_setup import LatencySetup, this_machine
 from nas.report import write_report
 from nas.retrain import main as retrain_main
 from nas.settings import SETTINGS_ATTR, study_settings

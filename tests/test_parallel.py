@@ -12,9 +12,9 @@ import pytest
 from optuna.trial import TrialState
 
 from nas import ArchSpec, count_cost
-from nas.fidelity import counts_toward_budget
 from nas.front import feasible_front
 from nas.parallel import default_workers, worker_device
+from nas.trials import counts_toward_budget
 
 from .postgres import postgres_server
 

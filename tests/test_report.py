@@ -36,9 +36,9 @@ def test_report_holds_the_studys_data_and_the_final_training(report) -> None:
         assert json.dumps(trial.values[0]) in text  # the plotted value itself
     front = feasible_front(study)
     for t in front:  # Pareto table: the mean over seeds and its interval
-        low, high = t.user_attrs["accuracy_low"], t.user_attrs["accuracy_high"]
+        low, high = t.low, t.high
         assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{low:.4f}..{high:.4f}</td>" in text
-    assert any(t.user_attrs["seeds"] == 3 for t in front)  # re-scored with the default 2 more seeds
+    assert any(t.seeds == 3 for t in front)  # re-scored with the default 2 more seeds
     for section in ("hypervolume", "final_vs_flops", "final_vs_params", "proxy_vs_final"):
         assert f'<section id="{section}">' in text
     members, classic = finals(study)

@@ -14,7 +14,6 @@ from nas import ArchSpec, count_cost
 from nas.proxy import ProxyConfig
 from nas.settings import SETTINGS_ATTR, study_settings
 from nas.storage import default_artifact_dir
-from nas.study import study_proxy
 
 from .helpers import complete, main, write_images
 
@@ -83,7 +82,7 @@ def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> 
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
-    assert study_proxy(study) == ProxyConfig(epochs=1)
+    assert study_settings(study).proxy == ProxyConfig(epochs=1)
     # a recipe that cannot train: the resumed trial must use it (and fail), not today's defaults
     stored = study.user_attrs[SETTINGS_ATTR]
     study.set_user_attr(SETTINGS_ATTR, {**stored, "recipe": {**stored["recipe"], "lr": 1e12}})
@@ -134,7 +133,7 @@ def test_folder_with_an_unreadable_image_stops_before_anything_is_written(tmp_pa
 def test_study_made_before_the_recipe_was_stored_keeps_lr_0_4(tmp_path: Path) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'nas.db'}", directions=["maximize"] * 3)
     study.set_user_attr("epochs", 6)
-    assert study_proxy(study) == replace(ProxyConfig(epochs=6), lr=0.4)
+    assert study_settings(study).proxy == replace(ProxyConfig(epochs=6), lr=0.4)
 
 
 def test_study_with_other_objectives_is_refused(tmp_path: Path, capsys) -> None:
@@ -156,8 +155,8 @@ def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path, capsys) -> N
     ("args", "message"),
     [
         (["--min-epochs", "5", "--epochs", "3"], "is above --epochs 3"),
-        (["--eta", "1"], "--eta must be at least 2"),
-        (["--refine", "-1"], "--refine must be >= 0"),
+        (["--eta", "1"], "argument --eta: must be at least 2"),
+        (["--refine", "-1"], "argument --refine: must be at least 0"),
         (["--budget", "0"], "must be at least 1"),
         (["--budget", "-3"], "must be at least 1"),
         (["--budget", "lots"], "expected a whole number"),
@@ -190,7 +189,7 @@ def test_cli_runs_as_a_module(tmp_path: Path) -> None:
 def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
     """nas's TPE reads the trials once per trial instead of once per parameter group; on the same
     history it must propose exactly what Optuna's TPESampler proposes."""
-    from nas.study import make_sampler
+    from nas.sampler import make_sampler
     from search_spaces import SpaceContext, get_space
 
     ctx, sample = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed")

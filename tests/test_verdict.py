@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from nas.cost import human
+from nas.units import human
 from nas.verdict import (
     BEATEN,
     FAILED,

@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.fidelity import counts_toward_budget
 from nas.final_store import finals
 from nas.front import feasible_front
+from nas.trials import counts_toward_budget
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_default_search_finds_accurate_small_networks(tmp_path: Path) -> None:
     best = max(t.values[0] for t in trials)
     assert best > 0.9, f"best validation accuracy {best}"
     front = feasible_front(study)
-    assert all(t.user_attrs["seeds"] == 3 for t in front)  # the default re-scores the front with 2 more seeds
+    assert all(t.seeds == 3 for t in front)  # the default re-scores the front with 2 more seeds
     for t in front:
         assert t.user_attrs["arch"] in proc.stdout  # the printed front lists every Pareto network
 
@@ -68,7 +68,8 @@ def test_search_then_final_training_then_report_and_export(tmp_path: Path) -> No
 def test_latency_search_end_to_end(tmp_path: Path) -> None:
     """Accuracy vs measured latency under a latency limit, at the default epochs: search, report, export."""
     from nas.data import load_dataset
-    from nas.latency import LatencySetup, measure, this_machine
+    from nas.latency import measure
+    from nas.latency_setup import LatencySetup, this_machine
     from search_spaces import SpaceContext, random_specs
 
     data = load_dataset("digits")

@@ -1,0 +1,162 @@
+"""The multi-fidelity schedule of a multi-objective study: rungs of proxy epochs, asynchronous
+successive halving by non-dominated sorting (MO-ASHA), and re-scoring the front with more seeds.
+
+Optuna cannot prune a multi-objective trial, so every evaluation is a trial of its own: a new
+network is sampled and trained at rung 0 (the fewest epochs); a network in the top 1/eta of its
+rung, by non-dominated sorting of (accuracy, the study's costs) with crowding distance to break
+ties, is promoted by enqueuing a trial with the same parameters at the next rung, trained from
+scratch with the next rung's epochs. When the budget of new networks is met, the top-rung front
+(and the networks within ``BAND`` accuracy of it) is trained again with further seeds.
+
+Everything is decided from the study's trials alone, so any worker (or a resumed run) decides
+the same; a run decided twice by racing workers is trained once (``done_by_another``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.evidence import best_evidence
+from nas.optuna_compat import quiet_experimental
+from nas.pareto import dominates, minimised, top_fraction
+from nas.trials import (
+    DIGEST_ATTR,
+    PROMOTED_FROM_ATTR,
+    REPLICATE_ATTR,
+    RUNG_ATTR,
+    RunKey,
+    is_trained_run,
+    replicate_of,
+    run_key,
+    rung_of,
+)
+
+LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)  # a run that is done or will be
+BAND = 0.01  # re-score networks that would be on the top-rung front with this much more accuracy
+DEFAULT_ETA = 3
+
+
+def rung_epochs(top: int, min_epochs: int, eta: int) -> tuple[int, ...]:
+    """Epochs of each rung, fewest first: ``top``, ``top / eta``, ... down to ``min_epochs``.
+    ``min_epochs == top`` is a single rung: today's single-fidelity search."""
+    if not 1 <= min_epochs <= top:
+        raise ValueError(f"--min-epochs must be between 1 and --epochs ({top}), got {min_epochs}")
+    if eta < 2:
+        raise ValueError(f"--eta must be at least 2, got {eta}")
+    rungs = [top]
+    while (below := round(rungs[0] / eta)) >= min_epochs and below < rungs[0]:
+        rungs.insert(0, below)
+    return tuple(rungs)
+
+
+def _first_runs(trials: Iterable[FrozenTrial], rung: int) -> dict[str, FrozenTrial]:
+    """Per network, its first trained run at ``rung`` (replicate 0)."""
+    runs: dict[str, FrozenTrial] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if is_trained_run(t) and rung_of(t) == rung and replicate_of(t) == 0:
+            runs.setdefault(t.user_attrs[DIGEST_ATTR], t)
+    return runs
+
+
+def due_promotions(trials: Sequence[FrozenTrial], n_rungs: int, eta: int) -> list[FrozenTrial]:
+    """Runs to promote now, one rung up: each network in the top 1/eta of a rung that has no live
+    trial at the next rung (a promotion whose trial failed, e.g. a killed worker's, is due again)."""
+    live = {run_key(t) for t in trials if t.state in LIVE}
+    due = []
+    for rung in range(n_rungs - 1):
+        runs = list(_first_runs(trials, rung).values())
+        for i in top_fraction([minimised(t.values, log_costs=True) for t in runs], eta):
+            if (runs[i].user_attrs[DIGEST_ATTR], rung + 1, 0) not in live:
+                due.append(runs[i])
+    return due
+
+
+def due_refinements(trials: Sequence[FrozenTrial], top_rung: int, replicates: int) -> list[tuple[FrozenTrial, int]]:
+    """(run to copy, replicate index) for the re-scoring runs still missing: ``replicates`` more
+    seeds at the top rung for the networks within ``BAND`` of the top-rung front, by their mean
+    accuracy so far (as re-scored networks move, others may come within the band: call again)."""
+    if replicates < 1:
+        return []
+    at_top = [e for e in best_evidence(trials, default_epochs=0, val_size=None) if e.rung == top_rung]
+    points = {e.user_attrs[DIGEST_ATTR]: minimised(e.values, log_costs=True) for e in at_top}
+
+    def near_front(digest: str) -> bool:
+        acc, *costs = points[digest]
+        return not any(dominates(q, (acc - BAND, *costs)) for d, q in points.items() if d != digest)
+
+    live = {run_key(t) for t in trials if t.state in LIVE}
+    return [
+        (e.trial, k)
+        for e in at_top
+        if near_front(e.user_attrs[DIGEST_ATTR])
+        for k in range(1, replicates + 1)
+        if (e.user_attrs[DIGEST_ATTR], top_rung, k) not in live
+    ]
+
+
+def promotion_attrs(run: FrozenTrial, rung: int, replicate: int = 0) -> dict:
+    # The digest from the start: a queued or just-started copy is then seen by a racing worker
+    # before the copy writes its own attrs (see done_by_another).
+    return {
+        RUNG_ATTR: rung, REPLICATE_ATTR: replicate, PROMOTED_FROM_ATTR: run.number,
+        DIGEST_ATTR: run.user_attrs.get(DIGEST_ATTR),
+    }  # fmt: skip
+
+
+def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: RunKey) -> FrozenTrial | None:
+    """Another trial that ran this very run, or one queued before this one that is running or
+    will run: this one then trains nothing, so a run decided twice by racing workers (two trials,
+    the earlier one created first) is trained once."""
+    for t in trials:
+        ran = t.state == TrialState.COMPLETE or (
+            t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < trial_number
+        )
+        if ran and t.number != trial_number and run_key(t) == key:
+            return t
+    return None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the search loop asks of the schedule: enqueue what is due, and settle at the end."""
+
+    rungs: tuple[int, ...]  # proxy epochs per rung, fewest first
+    eta: int
+    refine: int  # re-scoring seeds for the top-rung front
+
+    def enqueue_promotions(self, study: optuna.Study) -> int:
+        """Queue the promotions due now; how many."""
+        if len(self.rungs) < 2:
+            return 0
+        due = due_promotions(study.get_trials(deepcopy=False), len(self.rungs), self.eta)
+        for run in due:
+            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
+        return len(due)
+
+    def enqueue_refinements(self, study: optuna.Study) -> int:
+        top = len(self.rungs) - 1
+        due = due_refinements(study.get_trials(deepcopy=False), top, self.refine)
+        for run, replicate in due:
+            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, top, replicate))
+        return len(due)
+
+    def settle(self, study: optuna.Study, run_one: Callable[[], FrozenTrial]) -> None:
+        """Once the budget of new networks is met: run the promotions still due, then re-score the
+        top-rung front. ``run_one`` runs one queued trial and returns it. Trials still running
+        elsewhere are left to their workers, which settle the same way when they finish (a dead
+        worker's: to the next run, once its heartbeat is stale)."""
+        while True:
+            with quiet_experimental():
+                optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed (and re-queued)
+            queued = self.enqueue_promotions(study)
+            states = [t.state for t in study.get_trials(deepcopy=False)]
+            if queued or TrialState.WAITING in states:
+                last = run_one()
+                if last.state == TrialState.PRUNED and PROMOTED_FROM_ATTR not in last.user_attrs:
+                    return  # another worker took the queued trial: it settles the rest
+            elif TrialState.RUNNING in states or not self.enqueue_refinements(study):
+                return

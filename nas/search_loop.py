@@ -1,0 +1,115 @@
+"""The search loop: top a study up to its budget of new networks, with the multi-fidelity
+schedule (``nas.schedule``) enqueuing promotions as runs finish and settling at the end.
+
+``budget`` is the number of finished feasible new networks the study must hold, so running the
+same search again tops it up; promotions and re-scoring runs come on top.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+import nas
+from nas.data import load_dataset
+from nas.objective import Objective, TrialSetup
+from nas.objectives import DEFAULT as DEFAULT_OBJECTIVES
+from nas.proxy import resolve_device
+from nas.schedule import DEFAULT_ETA, Schedule
+from nas.search_config import SearchConfig
+from nas.study import check_limits, data_options, find_existing, latency_setup, open_study
+from nas.trials import budget_runs
+from search_spaces import get_space
+
+OnTrial = Callable[[FrozenTrial, list[FrozenTrial]], None]
+OnStart = Callable[[optuna.Study, int, list[str]], None]
+
+
+class SearchFailed(RuntimeError):
+    """Too many trials failed in a row."""
+
+
+def library_versions() -> dict[str, str]:
+    return {"nas": nas.__version__, "torch": torch.__version__, "optuna": optuna.__version__,
+            "python": platform.python_version()}  # fmt: skip
+
+
+@dataclass
+class FailureStreak:
+    """Stops the search after ``limit`` failed trials in a row (finished trials are kept)."""
+
+    limit: int
+    count: int = 0
+
+    def record(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.count = self.count + 1 if trial.state == TrialState.FAIL else 0
+        if self.count >= self.limit:
+            study.stop()
+            raise SearchFailed(
+                f"{self.count} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}); "
+                "finished trials are kept"
+            )
+
+
+def run_search(
+    config: SearchConfig, on_trial: OnTrial | None = None, on_start: OnStart | None = None, worker: int = 0
+) -> optuna.Study:
+    """Top the study up to ``config.budget`` finished feasible trials. Failed trials are kept as
+    FAIL with their reason and do not count; ``max_failures`` failures in a row stop the search.
+    Worker ``k`` of a parallel search samples with seed ``seed + k``. ``on_trial(trial, finished)``
+    runs after each trial with the trials that count toward the budget; ``on_start(study, done,
+    lines)`` once the study is open, with lines that say how the data are read and latency measured."""
+    device = resolve_device(config.device)
+    existing = find_existing(config)
+    config = replace(config, study_name=existing.study_name)
+    # Load and check everything that can be wrong before the study is written to.
+    data = load_dataset(config.dataset, config.data_dir, config.download, **data_options(config, existing.settings))
+    objectives = config.objectives or existing.objectives or DEFAULT_OBJECTIVES
+    latency = latency_setup(config, existing.settings, objectives)
+    check_limits(config, data, latency)
+    study, settings = open_study(config, data, worker, objectives, latency)
+    done = budget_runs(study.get_trials(deepcopy=False))
+    if on_start is not None:
+        on_start(study, len(done), [data.describe()] + ([f"latency measured with {latency.describe()}"] if latency
+                                                         else []))  # fmt: skip
+    data = data.to(device)
+    data.prepare(("train", "val"))  # every resolution resized once, on the device, before any trial
+    torch.manual_seed(config.seed)
+    # torch.optim imports torch._dynamo when it builds its first optimizer (~1 s): a start-up
+    # cost, paid here rather than inside the first trial.
+    importlib.import_module("torch._dynamo")
+    schedule = Schedule(settings.rungs, settings.eta or DEFAULT_ETA, config.refine)
+    streak = FailureStreak(config.max_failures)
+
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        done = budget_runs(study.get_trials(deepcopy=False))
+        if on_trial is not None:
+            on_trial(trial, done)
+        streak.record(study, trial)
+        schedule.enqueue_promotions(study)
+        if len(done) >= config.budget:
+            study.stop()
+
+    setup = TrialSetup(
+        dataset_name=config.dataset, proxy=settings.proxy,  # the study's own epochs and recipe
+        rungs=settings.rungs, limits=config.limits, seed=config.seed, artifact_dir=config.artifact_dir,
+        versions=library_versions(), objectives=objectives, latency=latency,
+    )  # fmt: skip
+    objective = Objective(get_space(config.space), data, device, setup)
+    if len(done) < config.budget:
+        schedule.enqueue_promotions(study)  # any left undone by an interrupted run
+        study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+    queued_only = replace(objective, new_networks=False)  # the budget is met: only enqueued trials run
+
+    def run_one() -> FrozenTrial:
+        study.optimize(queued_only, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+        return study.get_trials(deepcopy=False)[-1]
+
+    schedule.settle(study, run_one)
+    return study

@@ -1,0 +1,53 @@
+"""nas.pareto: directions, dominance, the front, non-dominated ranks, crowding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+
+from nas.pareto import crowding_distances, dominates, minimised, non_dominated_ranks, pareto_front, top_fraction
+
+
+def test_minimised_negates_accuracy_and_optionally_logs_costs() -> None:
+    assert minimised((0.9, 1000.0, 10.0)) == (-0.9, 1000.0, 10.0)
+    assert minimised((0.9, 1000.0, 10.0), log_costs=True) == (-0.9, 3.0, 1.0)
+    assert minimised((0.5, 0.0), log_costs=True)[1] == -9.0  # a zero cost stays finite
+
+
+def test_dominance_needs_no_worse_everywhere_and_better_somewhere() -> None:
+    assert dominates((0, 0), (0, 1)) and not dominates((0, 1), (0, 0))
+    assert not dominates((0, 0), (0, 0)) and not dominates((0, 2), (1, 1))
+
+
+def test_non_dominated_ranks_and_crowding() -> None:
+    points = [(0, 0), (1, 1), (0, 2), (2, 0), (3, 3)]  # minimised
+    assert non_dominated_ranks(points) == [0, 1, 1, 1, 2]
+    d = crowding_distances([(0, 3), (1, 2), (2, 1), (3, 0), (1.1, 1.9)])
+    assert d[0] == d[3] == math.inf and d[4] < d[2]  # the point crowded next to another scores less
+
+
+def test_top_fraction_keeps_cheap_networks_that_no_one_dominates() -> None:
+    # (-accuracy, flops, params): the cheapest network is the least accurate, yet on the front
+    points = [(-0.99, 9, 9), (-0.98, 8, 8), (-0.50, 1, 1), (-0.97, 9.5, 9.5), (-0.90, 9, 9), (-0.80, 9.9, 9.9)]
+    top = top_fraction(points, 3)
+    assert len(top) == 2 and 2 in top and 0 in top
+
+
+def brute_force_front(trials: list) -> list:
+    return [t for t in trials if not any(dominates(minimised(o.values), minimised(t.values)) for o in trials)]
+
+
+def test_pareto_front_equals_the_brute_force_front_cheapest_first() -> None:
+    """The O(n x front) cull finds exactly the points no other point dominates (ties included)."""
+    rng = np.random.default_rng(0)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for _ in range(20):
+        values = rng.integers(0, 6, (60, 3)).astype(float)  # few levels: many ties and equal points
+        trials = [optuna.trial.create_trial(params={"x": 0.5}, distributions=dist, values=list(v)) for v in values]
+        for number, t in enumerate(trials):
+            t.number = number
+        front = pareto_front(trials)
+        assert {t.number for t in front} == {t.number for t in brute_force_front(trials)}
+        assert [t.values[1] for t in front] == sorted(t.values[1] for t in front)

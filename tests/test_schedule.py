@@ -1,0 +1,87 @@
+"""nas.schedule: rungs, the promotion rule on synthetic results, re-scoring, runs decided twice."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas.schedule import Schedule, done_by_another, due_promotions, due_refinements, promotion_attrs, rung_epochs
+
+from .helpers import run
+
+
+def test_rungs_go_down_by_eta_to_the_least_epochs() -> None:
+    assert rung_epochs(18, 2, 3) == (2, 6, 18)
+    assert rung_epochs(10, 10, 3) == (10,)  # --epochs alone: single fidelity
+    assert rung_epochs(10, 3, 3) == (3, 10)
+    assert rung_epochs(16, 1, 2) == (1, 2, 4, 8, 16)
+    with pytest.raises(ValueError, match="min-epochs"):
+        rung_epochs(10, 12, 3)
+    with pytest.raises(ValueError, match="eta"):
+        rung_epochs(10, 2, 1)
+
+
+def test_promotions_are_due_for_the_top_third_of_a_rung_once() -> None:
+    trials = [run(i, 0.5 + 0.05 * i, 1000 + 10 * i) for i in range(6)]  # accuracy and cost both rise
+    # all six are on the front (each more accurate and dearer): crowding keeps the two ends
+    due = due_promotions(trials, 3, 3)
+    assert sorted(t.number for t in due) == [0, 5]
+    # queued, running or done at the next rung: no longer due; a failed promotion is due again
+    trials.append(run(6, 0.0, 0, digest="net0", rung=1, state=TrialState.WAITING))
+    trials.append(run(7, 0.0, 0, digest="net5", rung=1, state=TrialState.FAIL))
+    assert [t.number for t in due_promotions(trials, 3, 3)] == [5]
+
+
+def test_infeasible_and_reused_results_are_never_promoted() -> None:
+    trials = [run(i, 0.9, 1000) for i in range(5)]
+    trials.append(run(5, 0.99, 10, over_limit=5.0))  # best of all, but over a limit
+    dup = run(6, 0.999, 5, digest="net0")
+    dup.user_attrs["duplicate_of"] = 0
+    trials.append(dup)
+    assert all(t.number not in (5, 6) for t in due_promotions(trials, 2, 2))
+
+
+def test_refinement_covers_the_top_rung_front_and_its_band() -> None:
+    trials = [run(0, 0.95, 100, rung=1), run(1, 0.945, 120, rung=1), run(2, 0.80, 130, rung=1), run(3, 0.7, 50)]
+    due = due_refinements(trials, 1, 2)
+    # trial 1 is dominated by trial 0 but within BAND (0.01): re-scored too; trial 2 is far off
+    assert sorted((t.number, k) for t, k in due) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    trials.append(run(9, 0.96, 100, digest="net0", rung=1, replicate=1))
+    assert (0, 1) not in {(t.number, k) for t, k in due_refinements(trials, 1, 2)}
+    assert due_refinements(trials, 1, 0) == []
+
+
+def test_a_run_queued_twice_trains_once() -> None:
+    """Two workers enqueue the same promotion: trials 5 and 6. Whatever order they are popped in,
+    6 yields to 5 (created first), 5 never yields to 6, and a finished run makes any other yield."""
+    key = ("net0", 1, 0)
+    first = run(5, 0.0, 0, digest="net0", rung=1, state=TrialState.WAITING)
+    second = run(6, 0.0, 0, digest="net0", rung=1, state=TrialState.RUNNING)
+    assert done_by_another([first, second], 6, key) is first
+    assert done_by_another([first, second], 5, key) is None
+    done = run(4, 0.9, 10, digest="net0", rung=1)
+    assert done_by_another([done, second], 6, key) is done
+    failed = run(3, 0.0, 0, digest="net0", rung=1, state=TrialState.FAIL)  # a killed worker's: redo it
+    assert done_by_another([failed], 6, key) is None
+
+
+def test_a_queued_copy_carries_its_network_from_the_start() -> None:
+    """Two PostgreSQL workers once trained a re-scoring run twice: the queued copy had no digest
+    until it wrote its own attrs, so the racing copy could not see it."""
+    attrs = promotion_attrs(run(3, 0.9, 10, digest="abc"), rung=1, replicate=2)
+    assert attrs == {"rung": 1, "replicate": 2, "promoted_from": 3, "digest": "abc"}
+
+
+def test_the_schedule_enqueues_what_is_due_into_a_real_study() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for i in range(4):
+        study.add_trial(run(i, 0.5 + 0.1 * i, 1000 + i))
+    schedule = Schedule(rungs=(2, 6), eta=2, refine=1)
+    assert schedule.enqueue_promotions(study) == 2
+    assert schedule.enqueue_promotions(study) == 0  # queued: not due again
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    # each copy re-samples its network from the same parameters, one rung up
+    assert all(t.system_attrs["fixed_params"] == {"x": int(t.user_attrs["digest"][3:])} for t in waiting)
+    assert all(t.user_attrs["rung"] == 1 and t.user_attrs["replicate"] == 0 for t in waiting)
+    assert Schedule(rungs=(6,), eta=2, refine=1).enqueue_promotions(study) == 0  # one rung: nothing to promote
