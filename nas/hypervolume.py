@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState, create_trial
+from optuna.trial import FrozenTrial, create_trial
 
 from nas.objectives import DEFAULT
 from nas.optuna_compat import quiet_experimental
@@ -49,11 +49,17 @@ def hypervolume(points: Sequence[HasValues], objectives: tuple[str, ...] = DEFAU
 
 
 def hypervolume_history(trials: Sequence[FrozenTrial], objectives: tuple[str, ...] = DEFAULT) -> list[float]:
-    """Hypervolume after each trial (trained runs count; the others hold it where it was)."""
-    return _history([t.values if is_trained_run(t) else None for t in trials], objectives)
+    """Hypervolume after each trial, one value per trial (one that is not a trained run holds it)."""
+    trained = iter(_history([t.values for t in trials if is_trained_run(t)], objectives))
+    history, current = [], 0.0
+    for t in trials:
+        current = next(trained) if is_trained_run(t) else current
+        history.append(current)
+    return history
 
 
-def _history(points: Sequence[Sequence[float] | None], objectives: tuple[str, ...]) -> list[float]:
+def _history(points: Sequence[Sequence[float]], objectives: tuple[str, ...]) -> list[float]:
+    """Hypervolume after each point (Optuna computes it)."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" in the output
     try:
@@ -61,10 +67,7 @@ def _history(points: Sequence[Sequence[float] | None], objectives: tuple[str, ..
     finally:
         optuna.logging.set_verbosity(verbosity)
     for values in points:
-        if values is not None:
-            study.add_trial(create_trial(values=normalised(values, objectives), params={}, distributions={}))
-        else:
-            study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+        study.add_trial(create_trial(values=normalised(values, objectives), params={}, distributions={}))
     if not study.trials:
         return []
     with quiet_experimental():

@@ -16,6 +16,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from PIL import Image
 
 from nas import ArchSpec
+from nas.final_store import RUN_PREFIX
+from nas.retrain import main as retrain_main
 from nas.search import main as search_main
 from nas.trials import counts_toward_budget
 
@@ -86,3 +88,47 @@ def run(number: int, acc: float, flops: float, params: float = 1000, *, digest: 
     )  # fmt: skip
     t.number = number
     return t
+
+
+USER_ATTRS = {"arch", "digest", "seed", "train_seconds"}
+
+
+def run_concurrently(commands: list[list[str]], timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in commands]
+    results = []
+    for cmd, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(cmd, proc.returncode, out, err))
+    return results
+
+
+def check_study(storage: str, budget: int, workers: int) -> list:
+    study = optuna.load_study(study_name="digits-mixed", storage=storage)
+    every = study.get_trials()
+    done = [t for t in every if t.state == TrialState.COMPLETE and counts_toward_budget(t)]
+    assert budget <= len(done) <= budget + workers - 1  # extras: trials in flight when the budget was met
+    assert not [t for t in every if t.state in (TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)]
+    for t in done:
+        assert set(t.user_attrs) >= USER_ATTRS or "duplicate_of" in t.user_attrs
+    # no architecture trained twice: repeats reuse the first result
+    trained = [t.user_attrs["digest"] for t in done if "duplicate_of" not in t.user_attrs]
+    assert len(trained) == len(set(trained))
+    assert len({t.number for t in every}) == len(every)
+    return done
+
+
+def retrain(*argv: str) -> int:
+    """The retrain CLI's exit code, whether it returns it or exits with it."""
+    try:
+        return retrain_main(list(argv))
+    except SystemExit as exc:
+        return exc.code
+
+
+def runs(study: optuna.Study) -> dict:
+    """The final-training runs a study holds."""
+    return {k: v for k, v in study.user_attrs.items() if k.startswith(RUN_PREFIX)}
+
+
+def load(storage: str) -> optuna.Study:
+    return optuna.load_study(study_name="digits-mixed", storage=storage)

@@ -42,7 +42,8 @@ def test_dashboard_shows_the_study_in_a_real_browser(small_study) -> None:
             page.wait_for_selector("text=Trial 0", timeout=30_000)
             body = page.inner_text("body")
             assert "Trial 7" in body  # the small study has trials 0..7
-            assert "arch" in body  # user attrs are shown
+            first = optuna.load_study(study_name=name, storage=storage).trials[0]  # shown first, with its attrs
+            assert f"arch {first.user_attrs['arch']}" in body and f"digest {first.user_attrs['digest']}" in body
             page.screenshot(path=str(ARTIFACTS / "dashboard-trials.png"), full_page=True)
 
             page.goto(f"{url}/dashboard/studies/{study_id}/note", wait_until="networkidle")

@@ -36,7 +36,13 @@ def test_top_fraction_keeps_cheap_networks_that_no_one_dominates() -> None:
 
 
 def brute_force_front(trials: list) -> list:
-    return [t for t in trials if not any(dominates(minimised(o.values), minimised(t.values)) for o in trials)]
+    """The points no other point dominates (accuracy up, FLOPs and params down), by comparing all pairs."""
+
+    def dominated(b) -> bool:  # noqa: ANN001
+        return any(a.values[0] >= b.values[0] and a.values[1] <= b.values[1] and a.values[2] <= b.values[2]
+                   and tuple(a.values) != tuple(b.values) for a in trials)  # fmt: skip
+
+    return [t for t in trials if not dominated(t)]
 
 
 def test_pareto_front_equals_the_brute_force_front_cheapest_first() -> None:

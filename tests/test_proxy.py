@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas.proxy import ProxyConfig, augment, resolve_device, train_and_evaluate
+from nas.proxy import ProxyConfig, TrainingDiverged, augment, resolve_device, train_and_evaluate
 
 from .helpers import SMALL
 
@@ -62,3 +62,8 @@ def test_proxy_learns_digits_on_cuda(digits) -> None:
     result = train_and_evaluate(SMALL, digits, ProxyConfig(), device="cuda", seed=0)
     assert result.accuracy > 0.8
     assert next(result.model.parameters()).device.type == "cuda"
+
+
+def test_nan_loss_raises_training_diverged(digits) -> None:
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        train_and_evaluate(SMALL, digits, ProxyConfig(epochs=1, lr=1e12), seed=0)

@@ -9,7 +9,6 @@ from optuna.trial import TrialState
 
 from nas.final_store import finals
 from nas.front import feasible_front
-from nas.references import REFERENCES, adapt
 from nas.report import main as report_main
 from nas.report import write_report
 from nas.search import main as search_main
@@ -58,16 +57,6 @@ def test_the_report_trains_nothing_and_says_which_command_does(tmp_path: Path, c
     assert "No final training yet" in (tmp_path / "r.html").read_text()
     out = capsys.readouterr().out
     assert "python -m nas.retrain" in out and "A new study created in memory" not in out
-
-
-def test_adapted_references_run_at_small_sizes() -> None:
-    import torch
-
-    from nas import build_model
-
-    for name, spec in REFERENCES.items():
-        small = adapt(spec, in_chs=1, num_classes=10, resolution=8, width_mult=0.5)
-        assert build_model(small).eval()(torch.zeros(1, 1, 8, 8)).shape == (1, 10), name
 
 
 @pytest.mark.browser

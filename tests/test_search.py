@@ -1,19 +1,17 @@
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
-from optuna.trial import TrialState
+import torch
 
 from nas import ArchSpec, count_cost
-from nas.proxy import ProxyConfig
-from nas.settings import SETTINGS_ATTR, study_settings
-from nas.storage import default_artifact_dir
+from nas.search import main as search_main
+from nas.settings import study_settings
 
 from .helpers import complete, main, write_images
 
@@ -57,69 +55,6 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     assert len(complete(storage)) == 5
 
 
-def test_rerun_with_other_settings_is_refused(tmp_path: Path, capsys) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
-    assert main(["--budget", "2", "--storage", storage, "--epochs", "2"]) == 2
-    assert "was created with" in capsys.readouterr().err
-    assert len(complete(storage)) == 1
-
-
-def test_rerun_without_epochs_takes_the_studys_own(tmp_path: Path) -> None:
-    """A study made under another --epochs (e.g. an older default) resumes with the same command."""
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
-    assert main(["--budget", "2", "--storage", storage]) == 0
-    study = optuna.load_study(study_name="digits-mixed", storage=storage)
-    resumed = complete(storage)[1]
-    meta = next(m for m in get_all_artifact_meta(resumed, storage=study._storage) if m.filename.endswith(".py"))
-    with FileSystemArtifactStore(str(default_artifact_dir(storage))).open_reader(meta.artifact_id) as f:
-        assert "proxy training of 1 epochs" in f.read().decode()
-    assert study_settings(study).epochs == 1
-
-
-def test_resumed_study_trains_with_its_stored_recipe(tmp_path: Path, capsys) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    assert main(["--budget", "1", "--storage", storage, "--epochs", "1"]) == 0
-    study = optuna.load_study(study_name="digits-mixed", storage=storage)
-    assert study_settings(study).proxy == ProxyConfig(epochs=1)
-    # a recipe that cannot train: the resumed trial must use it (and fail), not today's defaults
-    stored = study.user_attrs[SETTINGS_ATTR]
-    study.set_user_attr(SETTINGS_ATTR, {**stored, "recipe": {**stored["recipe"], "lr": 1e12}})
-    assert main(["--budget", "2", "--storage", storage, "--max-failures", "1"]) == 1
-    failed = study.get_trials(states=(TrialState.FAIL,))
-    assert len(failed) == 1 and "TrainingDiverged" in failed[0].user_attrs["fail_reason"]
-
-
-@pytest.mark.parametrize("sampler", ["nsga2", "random"])
-def test_other_samplers_run_a_search(tmp_path: Path, sampler: str) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    assert main(["--budget", "3", "--epochs", "1", "--storage", storage, "--sampler", sampler]) == 0
-    done = complete(storage)
-    assert len(done) == 3 and len({t.user_attrs["digest"] for t in done}) >= 2
-    assert study_settings(optuna.load_study(study_name="digits-mixed", storage=storage)).sampler == sampler
-
-
-def test_study_made_before_settings_were_one_attr_resumes(tmp_path: Path) -> None:
-    """A study as the previous release stored it: one attr per setting, recipe and normalisation apart."""
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    study = optuna.create_study(
-        storage=storage, study_name="digits-mixed", directions=["maximize", "minimize", "minimize"]
-    )
-    study.set_metric_names(["accuracy", "flops", "params"])
-    recipe = {k: v for k, v in asdict(ProxyConfig()).items() if k != "epochs"}
-    for key, value in {"proxy_recipe": {**recipe, "lr": 0.3}, "dataset": "digits", "space": "mixed", "epochs": 1,
-                       "sampler": "tpe", "seed": 0, "command": "python -m nas.search"}.items():  # fmt: skip
-        study.set_user_attr(key, value)
-    settings = study_settings(study)
-    assert (settings.dataset, settings.epochs, settings.proxy.lr, settings.mean) == ("digits", 1, 0.3, None)
-    assert main(["--budget", "1", "--storage", storage]) == 0  # resumes with the study's own epochs
-    assert main(["--budget", "2", "--storage", storage, "--epochs", "2"]) == 2  # and refuses others
-    resumed = study_settings(optuna.load_study(study_name="digits-mixed", storage=storage))
-    assert resumed.proxy.lr == 0.3 and resumed.mean is not None  # normalisation recorded for exports
-    assert SETTINGS_ATTR not in study.user_attrs and len(complete(storage)) == 1
-
-
 def test_folder_with_an_unreadable_image_stops_before_anything_is_written(tmp_path: Path, capsys) -> None:
     write_images(tmp_path / "photos", {"cat": 4, "dog": 4})
     (tmp_path / "photos" / "dog" / "broken.png").write_bytes(b"\x89PNG truncated")
@@ -128,19 +63,6 @@ def test_folder_with_an_unreadable_image_stops_before_anything_is_written(tmp_pa
     err = capsys.readouterr().err.strip()
     assert "broken.png is not a readable image" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
-
-
-def test_study_made_before_the_recipe_was_stored_keeps_lr_0_4(tmp_path: Path) -> None:
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'nas.db'}", directions=["maximize"] * 3)
-    study.set_user_attr("epochs", 6)
-    assert study_settings(study).proxy == replace(ProxyConfig(epochs=6), lr=0.4)
-
-
-def test_study_with_other_objectives_is_refused(tmp_path: Path, capsys) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    optuna.create_study(storage=storage, study_name="digits-mixed", direction="minimize")
-    assert main(["--budget", "1", "--storage", storage]) == 2
-    assert "has other objectives" in capsys.readouterr().err
 
 
 def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
@@ -186,49 +108,6 @@ def test_cli_runs_as_a_module(tmp_path: Path) -> None:
     assert len(complete(storage, "digits-shufflenet")) == 2
 
 
-def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
-    """nas's TPE reads the trials once per trial instead of once per parameter group; on the same
-    history it must propose exactly what Optuna's TPESampler proposes."""
-    from nas.sampler import make_sampler
-    from search_spaces import SpaceContext, get_space
-
-    ctx, sample = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed")
-    proposals = []
-    for sampler in (
-        make_sampler("tpe", seed=5),
-        optuna.samplers.TPESampler(seed=5, multivariate=True, group=True, n_startup_trials=10, constant_liar=True),
-    ):
-        study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
-        specs = []
-        for i in range(30):
-            trial = study.ask()
-            spec = sample(trial, ctx)
-            study.tell(trial, [(i * 7919 % 97) / 97, len(spec.stages), spec.stem.out_chs])
-            specs.append(spec.to_string())
-        proposals.append(specs)
-    assert proposals[0] == proposals[1]
-    assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
-
-
-def test_a_trials_writes_land_together_when_the_block_ends_even_on_an_error(tmp_path: Path) -> None:
-    from nas.storage import batched_writes, make_storage
-
-    url = f"sqlite:///{tmp_path / 'nas.db'}"
-    study = optuna.create_study(storage=make_storage(url), sampler=optuna.samplers.RandomSampler(seed=0))
-    outside = optuna.load_study(study_name=study.study_name, storage=url)  # another connection's view
-    trial = study.ask()
-    with pytest.raises(RuntimeError, match="boom"), batched_writes(trial):
-        x = trial.suggest_int("x", 0, 9)
-        trial.set_user_attr("note", "held")
-        assert trial.params == {"x": x} and trial.user_attrs == {"note": "held"}  # the trial sees its own
-        assert outside.get_trials()[0].params == {} and outside.get_trials()[0].user_attrs == {}
-        raise RuntimeError("boom")
-    landed = optuna.load_study(study_name=study.study_name, storage=url).get_trials()[0]
-    assert landed.params == {"x": x} and landed.user_attrs == {"note": "held"}
-    trial.set_user_attr("after", 1)  # outside a block: written at once
-    assert outside.get_trials()[0].user_attrs == {"note": "held", "after": 1}
-
-
 def test_folder_search_at_the_images_size_named_after_the_folder(tmp_path: Path, capsys) -> None:
     write_images(tmp_path / "my" / "scans", {"zero": 8, "one": 8}, size=48, mode="L")
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
@@ -248,17 +127,6 @@ def test_folder_search_at_the_images_size_named_after_the_folder(tmp_path: Path,
     assert main(["--budget", "3", "--storage", storage, "--dataset", folder, "--refine", "0"]) == 0  # its own
 
 
-def test_folder_study_under_the_old_default_name_is_resumed(tmp_path: Path) -> None:
-    write_images(tmp_path / "photos", {"cat": 6, "dog": 6})
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    folder = f"folder:{tmp_path / 'photos'}"
-    old_name = f"{folder.replace('folder:', 'folder-').replace('/', '-')}-mixed"
-    assert main(["--budget", "1", "--storage", storage, "--dataset", folder, "--epochs", "1", "--refine", "0",
-                 "--study-name", old_name]) == 0  # fmt: skip
-    assert main(["--budget", "2", "--storage", storage, "--dataset", folder, "--refine", "0"]) == 0
-    assert optuna.get_all_study_names(storage) == [old_name] and len(complete(storage, old_name)) == 2
-
-
 def test_folder_too_big_for_the_memory_allowed_is_refused_before_any_trial(tmp_path: Path, capsys) -> None:
     write_images(tmp_path / "photos", {"cat": 4, "dog": 4}, size=64)
     storage = f"sqlite:///{tmp_path / 'out' / 'nas.db'}"
@@ -267,3 +135,43 @@ def test_folder_too_big_for_the_memory_allowed_is_refused_before_any_trial(tmp_p
     err = capsys.readouterr().err.strip()
     assert "8 images at 3x64x64 need about" in err and "--data-memory" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_search_main_restores_signal_handlers(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    search_main(["--budget", "1", "--epochs", "1", "--storage", f"sqlite:///{tmp_path / 'nas.db'}"])
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def write_folder(root: Path, classes: dict[str, int]) -> str:
+    root.mkdir(parents=True, exist_ok=True)
+    write_images(root, classes)
+    return f"folder:{root}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "cuda"], "CUDA is not available"),
+        (["--dataset", "folder:/no/such/dir"], "does not exist"),
+        (["--dataset", "EMPTY"], "has no class folders with images"),
+        (["--dataset", "ONECLASS"], "needs at least 2 class folders"),
+        (["--max-flops", "10"], "below the cheapest architecture"),
+        (["--max-params", "200", "--space", "squeezenet"], "below the cheapest architecture"),
+        (["--max-flops", "many"], "expected a size"),
+        (["--storage", "postgresql://nas:nas@127.0.0.1:9/none"], "cannot open storage"),
+        (["--storage", "mysql://"], "cannot open storage"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys, args, message) -> None:
+    if torch.cuda.is_available() and "cuda" in args:
+        pytest.skip("this machine has CUDA")
+    args = [a.replace("EMPTY", f"folder:{tmp_path / 'empty'}") for a in args]
+    (tmp_path / "empty").mkdir()
+    args = [a.replace("ONECLASS", write_folder(tmp_path / "one", {"cats": 4})) for a in args]
+    db = tmp_path / "nas.db"
+    storage_args = [] if any(a.startswith("--storage") for a in args) else ["--storage", f"sqlite:///{db}"]
+    assert main(["--budget", "2", *storage_args, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not db.exists()

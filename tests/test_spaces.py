@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nas import build_model
-from search_spaces import SPACES, SpaceContext, get_space, random_specs
+from search_spaces import SPACES, SpaceContext, cheapest_cost, get_space, random_specs
 
 DIGITS = SpaceContext(in_chs=1, num_classes=10, resolutions=(8, 12, 16))
 CIFAR = SpaceContext(in_chs=3, num_classes=100, resolutions=(16, 24, 32))
@@ -39,3 +39,13 @@ def test_unknown_space_is_a_clear_error() -> None:
     assert set(SPACES) == {"mixed", "squeezenet", "mobilenet", "shufflenet"}
     with pytest.raises(ValueError, match="unknown search space 'nope'"):
         get_space("nope")
+
+
+def test_cheapest_cost_is_a_lower_bound_of_the_space() -> None:
+    ctx = SpaceContext(1, 10, (8, 12, 16))
+    for space in ("mixed", "squeezenet", "mobilenet", "shufflenet"):
+        least = cheapest_cost(space, ctx)
+        from nas import count_cost
+
+        costs = [count_cost(s) for s in random_specs(space, ctx, 40, seed=3)]
+        assert least.flops <= min(c.flops for c in costs) and least.params <= min(c.params for c in costs)

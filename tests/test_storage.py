@@ -5,6 +5,7 @@ Parametrized the way Optuna parametrizes its own storage tests: each test runs o
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import sqlalchemy
 from nas import optuna_compat
 from nas.storage import BatchingRDBStorage, batched_writes, load_existing_study, make_storage
 
+from .helpers import main
 from .postgres import postgres_server
 
 _names = count()
@@ -96,20 +98,50 @@ def test_sqlite_pragma_is_set_on_the_storage_engine_only(tmp_path: Path) -> None
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
-def test_optuna_internals_are_where_we_expect_them() -> None:
-    optuna_compat.check()
-
-
-def test_a_missing_internal_fails_loudly_naming_the_optuna_version(monkeypatch) -> None:
-    """What an upgrade that renames a private method looks like."""
-    monkeypatch.delattr(optuna.storages.RDBStorage, "_set_trial_attr_without_commit")
-    with pytest.raises(RuntimeError, match=rf"optuna {optuna.__version__} lacks .*_set_trial_attr_without_commit"):
-        optuna_compat.check()
-
-
 def test_dashboard_entry_point_loads_neither_torch_nor_the_search_stack() -> None:
     code = (
         "import sys, nas.dashboard; print(sorted(m for m in ('torch', 'nas.study', 'nas.search') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", ["text", "foreign-sqlite", "corrupted-sqlite"])
+def test_foreign_or_corrupted_database_is_refused_and_left_untouched(tmp_path: Path, capsys, kind) -> None:
+    path = tmp_path / "nas.db"
+    if kind == "text":
+        path.write_text("my thesis, not a database")
+    else:
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE invoices (id INTEGER, amount REAL)")
+            db.execute("INSERT INTO invoices VALUES (1, 9.5)")
+        db.close()
+        if kind == "corrupted-sqlite":
+            data = bytearray(path.read_bytes())
+            data[100:4096] = os.urandom(3996)
+            path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    assert main(["--budget", "1", "--storage", f"sqlite:///{path}"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing" in err and len(err.strip().splitlines()) == 1
+    assert path.read_bytes() == before
+    assert {p.name for p in tmp_path.iterdir()} == {"nas.db"}
+
+
+def test_a_trials_writes_land_together_when_the_block_ends_even_on_an_error(tmp_path: Path) -> None:
+    from nas.storage import batched_writes, make_storage
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    study = optuna.create_study(storage=make_storage(url), sampler=optuna.samplers.RandomSampler(seed=0))
+    outside = optuna.load_study(study_name=study.study_name, storage=url)  # another connection's view
+    trial = study.ask()
+    with pytest.raises(RuntimeError, match="boom"), batched_writes(trial):
+        x = trial.suggest_int("x", 0, 9)
+        trial.set_user_attr("note", "held")
+        assert trial.params == {"x": x} and trial.user_attrs == {"note": "held"}  # the trial sees its own
+        assert outside.get_trials()[0].params == {} and outside.get_trials()[0].user_attrs == {}
+        raise RuntimeError("boom")
+    landed = optuna.load_study(study_name=study.study_name, storage=url).get_trials()[0]
+    assert landed.params == {"x": x} and landed.user_attrs == {"note": "held"}
+    trial.set_user_attr("after", 1)  # outside a block: written at once
+    assert outside.get_trials()[0].user_attrs == {"note": "held", "after": 1}

@@ -1,18 +1,15 @@
-"""Constraints, duplicate architectures, bad input and reproducibility of the search."""
+"""nas.objective: limits, reused results, seeds: what one trial records and trains."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import optuna
-import pytest
-import torch
 from optuna.trial import TrialState
 
 from nas.front import feasible_front, pick
-from search_spaces import SpaceContext, cheapest_cost, random_specs
 
-from .helpers import complete, main, write_images
+from .helpers import complete, main
 
 
 def test_infeasible_architectures_are_never_trained_and_marked_for_the_sampler(tmp_path: Path) -> None:
@@ -59,47 +56,3 @@ def test_same_seed_same_architectures_and_accuracies(tmp_path: Path) -> None:
     other = tmp_path / "c.db"
     assert main(["--budget", "3", "--epochs", "1", "--seed", "12", "--storage", f"sqlite:///{other}"]) == 0
     assert [t.user_attrs["arch"] for t in complete(f"sqlite:///{other}")] != [r[0] for r in runs[0]]
-
-
-def test_cheapest_cost_is_a_lower_bound_of_the_space() -> None:
-    ctx = SpaceContext(1, 10, (8, 12, 16))
-    for space in ("mixed", "squeezenet", "mobilenet", "shufflenet"):
-        least = cheapest_cost(space, ctx)
-        from nas import count_cost
-
-        costs = [count_cost(s) for s in random_specs(space, ctx, 40, seed=3)]
-        assert least.flops <= min(c.flops for c in costs) and least.params <= min(c.params for c in costs)
-
-
-def write_folder(root: Path, classes: dict[str, int]) -> str:
-    root.mkdir(parents=True, exist_ok=True)
-    write_images(root, classes)
-    return f"folder:{root}"
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--device", "cuda"], "CUDA is not available"),
-        (["--dataset", "folder:/no/such/dir"], "does not exist"),
-        (["--dataset", "EMPTY"], "has no class folders with images"),
-        (["--dataset", "ONECLASS"], "needs at least 2 class folders"),
-        (["--max-flops", "10"], "below the cheapest architecture"),
-        (["--max-params", "200", "--space", "squeezenet"], "below the cheapest architecture"),
-        (["--max-flops", "many"], "expected a size"),
-        (["--storage", "postgresql://nas:nas@127.0.0.1:9/none"], "cannot open storage"),
-        (["--storage", "mysql://"], "cannot open storage"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys, args, message) -> None:
-    if torch.cuda.is_available() and "cuda" in args:
-        pytest.skip("this machine has CUDA")
-    args = [a.replace("EMPTY", f"folder:{tmp_path / 'empty'}") for a in args]
-    (tmp_path / "empty").mkdir()
-    args = [a.replace("ONECLASS", write_folder(tmp_path / "one", {"cats": 4})) for a in args]
-    db = tmp_path / "nas.db"
-    storage_args = [] if any(a.startswith("--storage") for a in args) else ["--storage", f"sqlite:///{db}"]
-    assert main(["--budget", "2", *storage_args, *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1, err
-    assert not db.exists()

@@ -1,33 +1,27 @@
-"""Multi-fidelity searches end to end: promotions, re-scoring, budgets, workers, kills, old studies."""
+"""Multi-fidelity searches end to end: promotions, re-scoring, workers, kills (slow)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import IntDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
-from nas.export import main as export_main
-from nas.front import feasible_front, pick
-from nas.report import write_report
+from nas.front import feasible_front
 from nas.schedule import due_promotions, due_refinements
-from nas.settings import SETTINGS_ATTR, StudySettings, study_settings
+from nas.settings import study_settings
 from nas.trials import counts_toward_budget, replicate_of, rung_of
 
-from .helpers import complete, main, start_search, trials, wait_for
-from .postgres import postgres_server
+from ..helpers import complete, main, start_search, trials, wait_for
+from ..postgres import postgres_server
 
-FIXTURE = Path(__file__).parent / "fixtures" / "study_before_fidelity.db"  # made by the code of d4d7e47
 MF = ["--epochs", "2", "--min-epochs", "1", "--eta", "2", "--refine", "1"]
 
 
@@ -75,47 +69,6 @@ def test_multi_fidelity_search_promotes_rescores_and_resumes(tmp_path: Path, cap
     assert len(trials(storage)) == before
     assert main([*args[:1], "7", *args[2:-2], "--refine", "2"]) == 0  # a larger budget and more seeds
     assert len(complete(storage)) == 7
-    assert all(t.seeds == 3 for t in feasible_front(study))
-
-
-def test_pick_and_export_use_the_refined_accuracy(tmp_path: Path) -> None:
-    """Network a's first run beat b's, but its re-scoring runs did not: max-accuracy picks b."""
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize", "minimize"])
-    settings = StudySettings(dataset="digits", space="mixed", epochs=4, recipe={}, mean=(0.5,), std=(0.2,),
-                             rungs=(4,), eta=3, val_size=360)  # fmt: skip
-    study.set_user_attr(SETTINGS_ATTR, asdict(settings))
-    arch = "8px w0.5 in1 cls10 relu | stem:8 k3 s1 p1 bn1 | dwsep:{c}x1 s2 k3 | dwsep:16x1 s1 k3 | head:0 linear d0.0"
-    for number, (net, acc, replicate) in enumerate([("a", 0.96, 0), ("b", 0.95, 0), ("a", 0.90, 1), ("b", 0.95, 1)]):
-        attrs = {"digest": net, "arch": arch.format(c=16 if net == "a" else 24), "epochs": 4, "seed": number}
-        if replicate:
-            attrs |= {"rung": 0, "replicate": replicate, "promoted_from": 0 if net == "a" else 1}
-        study.add_trial(create_trial(values=[acc, 1000, 100], user_attrs=attrs, params={"x": 1},
-                                     distributions={"x": IntDistribution(0, 2)}))  # fmt: skip
-    chosen = pick(study, "max-accuracy")
-    assert chosen.user_attrs["digest"] == "b" and chosen.values[0] == pytest.approx(0.95)
-    assert export_main(["--storage", storage, "--pick", "max-accuracy", "--out-dir", str(tmp_path)]) == 0
-    source = (tmp_path / f"trial{chosen.number}.py").read_text()
-    assert (
-        "accuracy:  0.9500 (validation; proxy training of 4 epochs on digits, mean of 2 seeds, 95% interval" in source
-    )
-    assert export_main(["--storage", storage, "--trial", "0", "--out-dir", str(tmp_path)]) == 0  # a by number
-    assert "accuracy:  0.9300" in (tmp_path / "trial0.py").read_text()
-    assert "mean of 2 seeds" in (tmp_path / "trial0.py").read_text()
-
-
-def test_a_study_made_before_multi_fidelity_opens_reports_exports_and_resumes(tmp_path: Path) -> None:
-    shutil.copy(FIXTURE, tmp_path / "nas.db")
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    study = optuna.load_study(study_name="digits-mixed", storage=storage)
-    assert SETTINGS_ATTR not in study.user_attrs and study_settings(study).rungs == (1,)
-    front = feasible_front(study)
-    assert front and all(t.seeds == 1 and t.epochs == 1 for t in front)
-    out = write_report(study, tmp_path / "report.html")
-    assert "95% interval" in out.read_text()
-    assert export_main(["--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path)]) == 0
-    assert main(["--budget", "4", "--storage", storage]) == 0  # resumes with its own epochs, then re-scores
-    assert len(complete(storage)) == 4
     assert all(t.seeds == 3 for t in feasible_front(study))
 
 

@@ -1,0 +1,57 @@
+"""Worker processes on one SQLite study and on PostgreSQL 'machines', end to end (slow)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas import ArchSpec, count_cost
+from nas.front import feasible_front
+
+from ..helpers import check_study, run_concurrently
+from ..postgres import postgres_server
+
+
+@pytest.mark.slow
+def test_four_processes_hammering_one_sqlite_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    commands = [
+        [sys.executable, "-m", "nas.search", "--budget", "12", "--epochs", "1", "--storage", storage, "--seed", str(k)]
+        for k in range(4)
+    ]
+    for result in run_concurrently(commands):
+        assert result.returncode == 0, result.stderr
+        assert "locked" not in result.stderr
+    check_study(storage, 12, 4)
+
+
+@pytest.mark.slow
+def test_workers_starting_together_on_a_new_postgresql_database() -> None:
+    script = "import sys; from nas.storage import make_storage; make_storage(sys.argv[1], 30)"
+    with postgres_server() as url:
+        results = run_concurrently([[sys.executable, "-c", script, url] for _ in range(8)])
+        assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results if r.returncode]
+
+
+@pytest.mark.slow
+def test_three_machines_share_one_postgresql_study() -> None:
+    with postgres_server() as url:
+        commands = [
+            [sys.executable, "-m", "nas.search", "--budget", "9", "--epochs", "1", "--storage", url, "--seed", str(k)]
+            for k in range(3)
+        ]
+        for result in run_concurrently(commands):
+            assert result.returncode == 0, result.stderr
+        done = check_study(url, 9, 3)
+        study = optuna.load_study(study_name="digits-mixed", storage=url)
+        front = feasible_front(study)
+        assert front
+        for t in front:  # the front reads back intact
+            spec = ArchSpec.from_string(t.user_attrs["arch"])
+            assert spec.digest() == t.user_attrs["digest"]
+            cost = count_cost(spec)
+            assert t.values[1:] == [cost.flops, cost.params]
+        assert len({t.user_attrs["seed"] for t in done}) == len(done)

@@ -1,0 +1,17 @@
+"""nas.study_note: the note optuna-dashboard shows says how the study was made."""
+
+from nas.search_config import SearchConfig
+from nas.settings import StudySettings
+from nas.study_note import study_note
+
+
+def test_the_note_lists_the_settings_limits_and_command(tmp_path) -> None:
+    config = SearchConfig(storage=f"sqlite:///{tmp_path / 'nas.db'}", max_flops=5_000_000, max_latency=2.0,
+                          refine=1, command=["python", "-m", "nas.search", "--max-flops", "5M"])  # fmt: skip
+    settings = StudySettings("digits", "mixed", 10, {}, rungs=(2, 6), eta=3, resolutions=(8, 12), hflip=False)
+    note = study_note(config, settings, ("accuracy", "flops", "params"))
+    assert note.startswith("# digits-mixed\n")
+    for line in ("| resolutions | 8, 12 |", "| proxy epochs (per rung) | 2, 6 (eta 3) |", "| re-scoring seeds | 1 more",
+                 "| constraints | flops <= 5M, latency <= 2 ms |", "| latency | not measured |",
+                 "python -m nas.search --max-flops 5M"):  # fmt: skip
+        assert line in note
