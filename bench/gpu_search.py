@@ -37,9 +37,10 @@ from bench.trainer_throughput import GpuUtilisation  # noqa: E402
 from bench.workload import random_cifar, sample_specs  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
 from nas.dataset import Dataset  # noqa: E402
-from nas.objective import Limits, Objective  # noqa: E402
+from nas.objective import Objective, TrialSetup  # noqa: E402
 from nas.objectives import DEFAULT, directions  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402
+from nas.search_config import Limits  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 
@@ -54,10 +55,9 @@ def worker(name: str, cifar_images: int, device: str, storage: str, seconds: flo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = make_data(name, cifar_images).to(device)
     artifacts = Path(storage.removeprefix("sqlite:///")).parent / "artifacts"
-    objective = Objective(
-        sample=get_space("mixed"), data=data, dataset_name=name, device=torch.device(device), proxy=proxy,
-        rungs=(proxy.epochs,), limits=Limits(), seed=seed, artifact_dir=artifacts, versions={},
-    )  # fmt: skip
+    setup = TrialSetup(dataset_name=name, proxy=proxy, rungs=(proxy.epochs,), limits=Limits(), seed=seed,
+                       artifact_dir=artifacts, versions={})  # fmt: skip
+    objective = Objective(get_space("mixed"), data, torch.device(device), setup)
     study = optuna.load_study(study_name="gpu", storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
     ready.wait()  # every worker has its data on the device: the timed window starts together
     start = time.perf_counter()

@@ -30,8 +30,8 @@ def test_figures_draw_the_runs_and_the_evidence_front(small_study) -> None:
 def test_references_that_did_not_learn_are_not_plotted(small_study) -> None:
     storage, name = small_study
     study = optuna.load_study(study_name=name, storage=storage)
-    learned = {"name": "ok", "accuracy": 0.9, "flops": 1e5, "params": 1e4,
-               "arch": "8px w1.0 in1 cls10 relu | stem:16 k3 s1 p1 bn1 | dwsep:24x1 s2 | head:0 linear d0.0"}  # fmt: skip
+    arch = "8px w1.0 in1 cls10 relu | stem:16 k3 s1 p1 bn1 | dwsep:24x1 s2 | head:0 linear d0.0"
+    learned = {"name": "ok", "accuracy": 0.9, "flops": 1e5, "params": 1e4, "arch": arch}
     chance = learned | {"name": "chance", "accuracy": 0.1}
     traces = {t.name: t for t in figures(study, [learned, chance])["accuracy_vs_flops"].data}
     assert list(traces["reference networks"].text) == ["ok"]
