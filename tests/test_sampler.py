@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 
-from nas.settings import study_settings
 from search_spaces import SpaceContext
-
-from .helpers import complete, main
-
-
-@pytest.mark.parametrize("sampler", ["nsga2", "random"])
-def test_other_samplers_run_a_search(tmp_path: Path, sampler: str) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    assert main(["--budget", "3", "--epochs", "1", "--storage", storage, "--sampler", sampler]) == 0
-    done = complete(storage)
-    assert len(done) == 3 and len({t.user_attrs["digest"] for t in done}) >= 2
-    assert study_settings(optuna.load_study(study_name="digits-mixed", storage=storage)).sampler == sampler
 
 
 def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
@@ -44,3 +30,14 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
         proposals.append(specs)
     assert proposals[0] == proposals[1]
     assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
+
+
+def test_each_sampler_by_name_and_a_seed_per_worker_and_resume() -> None:
+    from nas.sampler import SAMPLERS, make_sampler, sampler_seed
+
+    kinds = {name: type(make_sampler(name, 0)).__name__ for name in SAMPLERS}
+    assert kinds == {"tpe": kinds["tpe"], "nsga2": "NSGAIISampler", "random": "RandomSampler"}
+    seeds = {sampler_seed(0, worker, before) for worker in range(4) for before in (0, 10)}
+    assert len(seeds) == 8  # no two workers, and no resumed run, draw the same architectures
+    with pytest.raises(ValueError):
+        make_sampler("grid", 0)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -94,18 +92,6 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path: Path, capsys, args: li
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()  # nothing written
-
-
-def test_cli_runs_as_a_module(tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "nas.search", "--budget", "2", "--epochs", "1", "--storage", storage, "--space",
-         "shufflenet"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "Pareto front" in proc.stdout
-    assert len(complete(storage, "digits-shufflenet")) == 2
 
 
 def test_folder_search_at_the_images_size_named_after_the_folder(tmp_path: Path, capsys) -> None:

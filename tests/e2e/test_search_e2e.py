@@ -12,7 +12,11 @@ from optuna.trial import TrialState
 
 from nas.final_store import finals
 from nas.front import feasible_front
+from nas.settings import study_settings
 from nas.trials import counts_toward_budget
+from search_spaces import SpaceContext
+
+from ..helpers import complete, main
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +74,7 @@ def test_latency_search_end_to_end(tmp_path: Path) -> None:
     from nas.data import load_dataset
     from nas.latency import measure
     from nas.latency_setup import LatencySetup, this_machine
-    from search_spaces import SpaceContext, random_specs
+    from search_spaces import random_specs
 
     data = load_dataset("digits")
     timed = sorted(measure(s, LatencySetup(this_machine())).ms for s in random_specs("mixed", SpaceContext(
@@ -100,3 +104,24 @@ def test_latency_search_end_to_end(tmp_path: Path) -> None:
     assert subprocess.run(export, capture_output=True, timeout=300).returncode == 0
     assert "latency:   " in (tmp_path / "knee.py").read_text()
     assert subprocess.run([sys.executable, str(tmp_path / "knee.py")], capture_output=True).returncode == 0
+
+
+def test_cli_runs_as_a_module(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nas.search", "--budget", "2", "--epochs", "1", "--storage", storage, "--space",
+         "shufflenet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Pareto front" in proc.stdout
+    assert len(complete(storage, "digits-shufflenet")) == 2
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "random"])
+def test_other_samplers_run_a_search(tmp_path: Path, sampler: str) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "3", "--epochs", "1", "--storage", storage, "--sampler", sampler]) == 0
+    done = complete(storage)
+    assert len(done) == 3 and len({t.user_attrs["digest"] for t in done}) >= 2
+    assert study_settings(optuna.load_study(study_name="digits-mixed", storage=storage)).sampler == sampler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -55,3 +56,14 @@ def test_three_machines_share_one_postgresql_study() -> None:
             cost = count_cost(spec)
             assert t.values[1:] == [cost.flops, cost.params]
         assert len({t.user_attrs["seed"] for t in done}) == len(done)
+
+
+@pytest.mark.slow
+def test_workers_flag_runs_processes_against_one_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    cmd = [sys.executable, "-m", "nas.search", "--budget", "6", "--epochs", "1", "--storage", storage, "--workers", "2"]
+    (result,) = run_concurrently([cmd])
+    assert result.returncode == 0, result.stderr
+    assert f"2 workers, {max(1, (os.cpu_count() or 1) // 2)} torch threads each" in result.stdout
+    done = check_study(storage, 6, 2)
+    assert len(done) == int(result.stdout.split(" finished trials in study")[0].split()[-1])  # counted in the summary
