@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from nas.arch import ArchSpec
 from nas.codegen import trial_module_source
@@ -30,6 +30,7 @@ from nas.trials import (
     REPLICATE_ATTR,
     RUNG_ATTR,
     counts_toward_budget,
+    is_trained_run,
     rung_of,
 )
 from search_spaces import SampleFn, SpaceContext
@@ -175,7 +176,7 @@ class Objective:
         """'<epochs> epochs' -> the accuracies of this network's runs at that rung, this one included."""
         by_rung: dict[str, list[float]] = {}
         for t in runs:
-            if t.state == TrialState.COMPLETE and DUPLICATE_ATTR not in t.user_attrs:
+            if is_trained_run(t):
                 by_rung.setdefault(f"{self.setup.rungs[rung_of(t)]} epochs", []).append(t.values[0])
         by_rung.setdefault(f"{self.setup.rungs[rung]} epochs", []).append(accuracy)
         return by_rung
@@ -200,5 +201,4 @@ class Objective:
 
 def first_run(runs: list[FrozenTrial]) -> FrozenTrial | None:
     """The run that trained this network as a new one (rung 0; the first, if several)."""
-    return next((t for t in runs if t.state == TrialState.COMPLETE and DUPLICATE_ATTR not in t.user_attrs
-                 and counts_toward_budget(t)), None)  # fmt: skip
+    return next((t for t in runs if is_trained_run(t) and counts_toward_budget(t)), None)
