@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
+import numpy as np
+
 
 class HasValues(Protocol):
     number: int
@@ -48,45 +50,56 @@ def pareto_front(points: Iterable[Point]) -> list[Point]:
     return sorted(front, key=lambda p: (*p.values[1:], -p.values[0], p.number))
 
 
+def dominance_matrix(points: np.ndarray) -> np.ndarray:
+    """``D[i, j]``: point i dominates point j (all minimised), for every pair at once."""
+    no_worse = (points[:, None, :] <= points[None, :, :]).all(axis=2)
+    better = (points[:, None, :] < points[None, :, :]).any(axis=2)
+    return no_worse & better
+
+
 def non_dominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
-    """Rank 0 for the Pareto front, 1 for the front once rank 0 is removed, ... (all minimised)."""
-    ranks = [-1] * len(points)
-    left = set(range(len(points)))
+    """Rank 0 for the Pareto front, 1 for the front once rank 0 is removed, ... (all minimised).
+    Vectorised (numpy): each point's count of dominators, peeled front by front."""
+    if len(points) == 0:
+        return []
+    dominates_ = dominance_matrix(np.asarray(points, dtype=float))
+    dominated_by = dominates_.sum(axis=0)
+    ranks = np.full(len(points), -1)
     rank = 0
-    while left:
-        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
-        for i in front:
-            ranks[i] = rank
-        left -= front
+    while (front := np.flatnonzero((ranks == -1) & (dominated_by == 0))).size:
+        ranks[front] = rank
+        dominated_by = dominated_by - dominates_[front].sum(axis=0)
         rank += 1
-    return ranks
+    return ranks.tolist()
 
 
 def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
-    """NSGA-II's crowding distance within one set of points: the ends of each objective are infinite."""
+    """NSGA-II's crowding distance within one set of points: the ends of each objective are
+    infinite. Vectorised over the points, objective after objective (the same sums, in the same
+    order, as the textbook loop)."""
     n = len(points)
-    distance = [0.0] * n
     if n <= 2:
         return [math.inf] * n
-    for m in range(len(points[0])):
-        order = sorted(range(n), key=lambda i: points[i][m])
-        low, high = points[order[0]][m], points[order[-1]][m]
+    x = np.asarray(points, dtype=float)
+    distance = np.zeros(n)
+    for m in range(x.shape[1]):
+        order = np.argsort(x[:, m], kind="stable")
+        low, high = x[order[0], m], x[order[-1], m]
         distance[order[0]] = distance[order[-1]] = math.inf
         if high == low:
             continue
-        for before, i, after in zip(order, order[1:], order[2:], strict=False):
-            distance[i] += (points[after][m] - points[before][m]) / (high - low)
-    return distance
+        distance[order[1:-1]] += (x[order[2:], m] - x[order[:-2], m]) / (high - low)
+    return distance.tolist()
 
 
 def top_fraction(points: Sequence[Sequence[float]], eta: int) -> list[int]:
     """Indices of the best ``len(points) // eta`` points: by non-dominated rank, then by crowding
     distance within a rank (spread along the front), then by index (earlier first)."""
-    ranks = non_dominated_ranks(points)
-    crowd = [0.0] * len(points)
-    for rank in set(ranks):
-        members = [i for i, r in enumerate(ranks) if r == rank]
-        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
-            crowd[i] = d
-    order = sorted(range(len(points)), key=lambda i: (ranks[i], -crowd[i], i))
-    return order[: len(points) // eta]
+    ranks = np.asarray(non_dominated_ranks(points), dtype=int)
+    x = np.asarray(points, dtype=float)
+    crowd = np.zeros(len(points))
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        crowd[members] = crowding_distances(x[members])
+    order = np.lexsort((np.arange(len(points)), -crowd, ranks))
+    return order[: len(points) // eta].tolist()

@@ -128,11 +128,11 @@ class Schedule:
     eta: int
     refine: int  # re-scoring seeds for the top-rung front
 
-    def enqueue_promotions(self, study: optuna.Study) -> int:
-        """Queue the promotions due now; how many."""
+    def enqueue_promotions(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
+        """Queue the promotions due now (``trials``: the study as just read, if the caller has it); how many."""
         if len(self.rungs) < 2:
             return 0
-        due = due_promotions(study.get_trials(deepcopy=False), len(self.rungs), self.eta)
+        due = due_promotions(study.get_trials(deepcopy=False) if trials is None else trials, len(self.rungs), self.eta)
         for run in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
         return len(due)

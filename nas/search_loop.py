@@ -88,11 +88,12 @@ def run_search(
     streak = FailureStreak(config.max_failures)
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        done = budget_runs(study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)  # one read, for the budget and the promotions
+        done = budget_runs(trials)
         if on_trial is not None:
             on_trial(trial, done)
         streak.record(study, trial)
-        schedule.enqueue_promotions(study)
+        schedule.enqueue_promotions(study, trials)
         if len(done) >= config.budget:
             study.stop()
 

@@ -57,3 +57,51 @@ def test_pareto_front_equals_the_brute_force_front_cheapest_first() -> None:
         front = pareto_front(trials)
         assert {t.number for t in front} == {t.number for t in brute_force_front(trials)}
         assert [t.values[1] for t in front] == sorted(t.values[1] for t in front)
+
+
+def reference_ranks(points: list) -> list[int]:
+    """The textbook peeling, pure Python: the vectorised ranks must equal it exactly."""
+    ranks, left, rank = [-1] * len(points), set(range(len(points))), 0
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+def reference_crowding(points: list) -> list[float]:
+    n = len(points)
+    if n <= 2:
+        return [math.inf] * n
+    distance = [0.0] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        low, high = points[order[0]][m], points[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if high != low:
+            for before, i, after in zip(order, order[1:], order[2:], strict=False):
+                distance[i] += (points[after][m] - points[before][m]) / (high - low)
+    return distance
+
+
+def reference_top_fraction(points: list, eta: int) -> list[int]:
+    ranks, crowd = reference_ranks(points), [0.0] * len(points)
+    for rank in set(ranks):
+        members = [i for i, r in enumerate(ranks) if r == rank]
+        for i, d in zip(members, reference_crowding([points[i] for i in members]), strict=True):
+            crowd[i] = d
+    return sorted(range(len(points)), key=lambda i: (ranks[i], -crowd[i], i))[: len(points) // eta]
+
+
+def test_vectorised_sorting_and_crowding_equal_the_pure_python_ones_exactly() -> None:
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        n, m = int(rng.integers(0, 80)), int(rng.integers(1, 4))
+        levels = [4, 50, 10**6][trial % 3]  # few levels: ties and equal points; many: none
+        points = [tuple(float(v) for v in row) for row in rng.integers(0, levels, (n, m)) / 7]
+        assert non_dominated_ranks(points) == reference_ranks(points)
+        assert crowding_distances(points) == reference_crowding(points)
+        for eta in (2, 3):
+            assert top_fraction(points, eta) == reference_top_fraction(points, eta)
