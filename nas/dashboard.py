@@ -13,8 +13,9 @@ import optuna_dashboard
 from optuna.artifacts import FileSystemArtifactStore
 
 from nas.cli import OneLineErrorParser, host_arg, port_arg
+from nas.grpc_client import grpc_address
 from nas.paths import DEFAULT_STORAGE
-from nas.storage import default_artifact_dir, existing_study_names
+from nas.storage import default_artifact_dir, existing_study_names, make_storage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = existing_study_names(args.storage)
     except ValueError as exc:
         parser.error(str(exc))
-    storage = args.storage
+    storage = make_storage(args.storage) if grpc_address(args.storage) else args.storage  # a URL Optuna reads
     artifact_dir = Path(args.artifact_dir or default_artifact_dir(args.storage))
     artifact_dir.mkdir(parents=True, exist_ok=True)
     print(f"studies: {', '.join(names) or 'none yet'}")

@@ -20,8 +20,9 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
+from nas.grpc_client import connect, grpc_address
 from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, trial_id, trial_storage
 from nas.paths import DEFAULT_STORAGE, STUDIES_DIR
 
@@ -31,6 +32,8 @@ TABLE_CREATION_TRIES = 5
 
 
 def _sqlite_path(url: str) -> Path | None:
+    if grpc_address(url):
+        return None
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
@@ -158,9 +161,12 @@ def annotate_finished_trial(study: optuna.Study, number: int, attrs: dict[str, A
     storage.annotate_finished_trial(trial_id, attrs)
 
 
-def make_storage(url: str, heartbeat_interval: int | None = None) -> RDBStorage:
+def make_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage:
     """An RDB storage; with a heartbeat, trials of a worker that died are failed after
-    ``2 x heartbeat_interval`` of silence and re-queued (same parameters) for another run."""
+    ``2 x heartbeat_interval`` of silence and re-queued (same parameters) for another run.
+    ``grpc://HOST:PORT``: a client of the gRPC storage proxy (no heartbeat through it)."""
+    if grpc_address(url):
+        return connect(url)
     prepare_storage(url)
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if _sqlite_path(url) else {}
     heartbeat = {}
@@ -193,7 +199,7 @@ def not_created_yet(url: str) -> bool:
     return path is not None and not path.exists()
 
 
-def open_existing_storage(url: str) -> RDBStorage:
+def open_existing_storage(url: str) -> BaseStorage:
     """The storage of a database that must already exist (never creates one)."""
     path = _sqlite_path(url)
     if path is not None and not path.is_file():

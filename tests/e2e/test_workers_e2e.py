@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 
 from nas import ArchSpec, count_cost
 from nas.front import feasible_front
 
+from ..browser import free_port
 from ..helpers import check_study, run_concurrently
 from ..postgres import postgres_server
 
@@ -67,3 +71,44 @@ def test_workers_flag_runs_processes_against_one_study(tmp_path: Path) -> None:
     assert f"2 workers, {max(1, (os.cpu_count() or 1) // 2)} torch threads each" in result.stdout
     done = check_study(storage, 6, 2)
     assert len(done) == int(result.stdout.split(" finished trials in study")[0].split()[-1])  # counted in the summary
+
+
+@pytest.mark.slow
+def test_eight_workers_through_the_grpc_proxy_on_postgresql_lose_nothing() -> None:
+    """Eight worker processes reach the study only through one gRPC proxy; the proxy holds the
+    only database connections (at most its pool's 15), counted on the server while they run."""
+    with postgres_server() as database:
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "nas.grpc_server", "--storage", database, "--port",
+                                   str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            assert "gRPC storage proxy for" in server.stdout.readline()
+            cmd = [sys.executable, "-m", "nas.search", "--budget", "16", "--epochs", "1", "--refine", "1",
+                   "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
+            procs = [subprocess.Popen([*cmd, "--seed", str(k)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True) for k in range(8)]  # fmt: skip
+            engine = sqlalchemy.create_engine(database)
+            peak = 0
+            while any(p.poll() is None for p in procs):
+                with engine.connect() as conn:  # this probe's own connection is not counted
+                    n = conn.execute(
+                        sqlalchemy.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE "
+                            "datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    )
+                    peak = max(peak, n.scalar())
+                time.sleep(0.5)
+            engine.dispose()
+            for proc in procs:
+                _, err = proc.communicate()
+                assert proc.returncode == 0, err
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        assert 1 <= peak <= 15, peak  # the proxy's pool, not one pool per worker
+        done = check_study(database, 16, 8)
+        study = optuna.load_study(study_name="digits-mixed", storage=database)
+        refined = [t for t in study.trials if t.user_attrs.get("replicate", 0) > 0 and t.state.name == "COMPLETE"]
+        keys = [(t.user_attrs["digest"], t.user_attrs["replicate"]) for t in refined]
+        assert refined and len(keys) == len(set(keys)) and len(done) <= 16 + 7  # no re-scoring run trained twice
