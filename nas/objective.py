@@ -4,6 +4,7 @@ by proxy, record what it is."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from nas.dataset import Dataset
 from nas.latency import Latency, measure
 from nas.latency_setup import LatencySetup
 from nas.objectives import ATTRS, DEFAULT
-from nas.proxy import ProxyConfig, train_and_evaluate
+from nas.proxy import ProxyConfig, ProxyResult, train_and_evaluate
 from nas.schedule import done_by_another
 from nas.search_config import Limits
 from nas.storage import batched_writes
@@ -76,6 +77,8 @@ class Objective:
     device: torch.device
     setup: TrialSetup
     new_networks: bool = True  # False once the budget is met: only enqueued trials run
+    # The trainer: the proxy's; bench/scale.py alone passes a stand-in to time the tool's own cost.
+    train: Callable[..., ProxyResult] = train_and_evaluate
     latencies: dict[str, Latency] = field(default_factory=dict, init=False)  # by digest: this process's
 
     def __post_init__(self) -> None:
@@ -130,7 +133,7 @@ class Objective:
                 return self.values(twin.values[0], values)
 
         proxy = replace(self.setup.proxy, epochs=self.setup.rungs[rung])
-        result = train_and_evaluate(spec, self.data, proxy, device=self.device, seed=seed)
+        result = self.train(spec, self.data, proxy, device=self.device, seed=seed)
         with batched_writes(trial):
             if rung > 0:  # every rung's accuracy of this network on its latest run (the dashboard shows it)
                 trial.set_user_attr("accuracy_by_rung", self.accuracy_by_rung(runs, rung, result.accuracy))

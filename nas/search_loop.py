@@ -20,7 +20,7 @@ import nas
 from nas.data import load_dataset
 from nas.objective import Objective, TrialSetup
 from nas.objectives import DEFAULT as DEFAULT_OBJECTIVES
-from nas.proxy import resolve_device
+from nas.proxy import ProxyResult, resolve_device, train_and_evaluate
 from nas.schedule import DEFAULT_ETA, Schedule
 from nas.search_config import SearchConfig
 from nas.study import check_limits, data_options, find_existing, latency_setup, open_study
@@ -58,7 +58,11 @@ class FailureStreak:
 
 
 def run_search(
-    config: SearchConfig, on_trial: OnTrial | None = None, on_start: OnStart | None = None, worker: int = 0
+    config: SearchConfig,
+    on_trial: OnTrial | None = None,
+    on_start: OnStart | None = None,
+    worker: int = 0,
+    train: Callable[..., ProxyResult] = train_and_evaluate,
 ) -> optuna.Study:
     """Top the study up to ``config.budget`` finished feasible trials. Failed trials are kept as
     FAIL with their reason and do not count; ``max_failures`` failures in a row stop the search.
@@ -102,7 +106,7 @@ def run_search(
         rungs=settings.rungs, limits=config.limits, seed=config.seed, artifact_dir=config.artifact_dir,
         versions=library_versions(), objectives=objectives, latency=latency,
     )  # fmt: skip
-    objective = Objective(get_space(config.space), data, device, setup)
+    objective = Objective(get_space(config.space), data, device, setup, train=train)
     if len(done) < config.budget:
         schedule.enqueue_promotions(study)  # any left undone by an interrupted run
         study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)

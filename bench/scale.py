@@ -1,0 +1,175 @@
+"""The tool's own cost per trial as a study grows to thousands of trials, with 1 to 16 workers.
+
+    python bench/scale.py [--trials 5000] [--window 500] [--setups sqlite:1,sqlite:2,postgres:8,postgres:16]
+                          [--fidelity single,multi] [--train-seconds 0.05]
+
+Benchmark mode only (never a stand-in for training in the tests): a synthetic trainer replaces
+training, accuracy from a fixed formula of the architecture (its digest) and the rung's epochs plus
+noise, and a fixed sleep for the training time. What is left is the tool's own cost: sampler,
+storage, schedule (promotions, re-scoring, their evidence), cost counting, duplicates, artifacts.
+Each worker process times the gap between its consecutive finished trials and subtracts the sleep;
+the parts are timed by wrapping them in each process. Per window of trials the script prints the
+median per-trial cost and each part's mean, then the last window against the first: what grows.
+Goal (issue 23): at 5,000 trials the cost is at most 2x its cost at trial 100, and below 0.5 s, on
+PostgreSQL with 16 workers; no trial lost; the budget met (one extra per worker at most).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+PARTS = ("sampler", "schedule", "cost", "reads")
+
+
+def synthetic_trainer(sleep: float):  # noqa: ANN201
+    """Accuracy from the architecture's digest and the epochs, plus seed noise; ``sleep`` s of 'training'."""
+    from nas.proxy import ProxyResult
+
+    def train(spec, data, proxy, *, device, seed):  # noqa: ANN001, ANN202, ARG001
+        quality = int(spec.digest()[:8], 16) / 16**8
+        noise = ((seed * 2654435761) % 1000) / 1000 - 0.5
+        accuracy = min(1.0, 0.5 + 0.45 * math.sqrt(quality) * (1 - math.exp(-proxy.epochs / 3)) + 0.01 * noise)
+        time.sleep(sleep)
+        return ProxyResult(accuracy, sleep, 0.0, 0.0, 0.0, None)
+
+    return train
+
+
+def instrument(totals: dict[str, float]) -> None:
+    """Wrap the parts whose cost may grow with the study; their time adds up in ``totals``."""
+    import nas.objective
+    import nas.schedule
+    import nas.study
+
+    def timed(part: str, fn):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[part] += time.perf_counter() - start
+
+        return wrapper
+
+    nas.schedule.due_promotions = timed("schedule", nas.schedule.due_promotions)
+    nas.schedule.due_refinements = timed("schedule", nas.schedule.due_refinements)
+    nas.objective.count_cost = timed("cost", nas.objective.count_cost)
+    optuna.Study.get_trials = timed("reads", optuna.Study.get_trials)  # every read of the study's trials
+    make_sampler = nas.study.make_sampler
+
+    def sampler(name: str, seed: int):  # noqa: ANN202
+        s = make_sampler(name, seed)
+        for method in ("infer_relative_search_space", "sample_relative", "sample_independent"):
+            setattr(s, method, timed("sampler", getattr(s, method)))
+        return s
+
+    nas.study.make_sampler = sampler
+
+
+def worker(url: str, trials: int, fidelity: str, sleep: float, k: int, folder: str, out: mp.Queue) -> None:
+    import torch
+
+    from nas.search_config import SearchConfig
+    from nas.search_loop import run_search
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    totals: dict[str, float] = defaultdict(float)
+    instrument(totals)
+    multi = {"epochs": 9, "min_epochs": 1, "eta": 3, "refine": 1} if fidelity == "multi" else {"epochs": 1, "refine": 0}
+    config = SearchConfig(budget=trials, storage=url, seed=k, device="cpu", artifact_dir=folder, max_failures=50,
+                          **multi)  # fmt: skip
+    records = []
+    last = [time.perf_counter(), dict(totals)]
+
+    def on_trial(trial: optuna.trial.FrozenTrial, done: list) -> None:
+        now = time.perf_counter()
+        spent = trial.user_attrs.get("train_seconds", 0.0) if trial.state == TrialState.COMPLETE else 0.0
+        parts = {p: totals[p] - last[1].get(p, 0.0) for p in PARTS}
+        records.append((trial.number, now - last[0] - spent, parts))
+        last[0], last[1] = now, dict(totals)
+
+    run_search(config, on_trial=on_trial, worker=k, train=synthetic_trainer(sleep))
+    out.put(records)
+
+
+def run_setup(url: str, workers: int, trials: int, fidelity: str, sleep: float, folder: str) -> list:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(url, trials, fidelity, sleep, k, folder, out)) for k in range(workers)]
+    for p in procs:
+        p.start()
+    records = [r for _ in procs for r in out.get()]
+    for p in procs:
+        p.join()
+    return sorted(records)
+
+
+def report(name: str, records: list, window: int, study: optuna.Study, trials: int, workers: int) -> None:
+    from nas.trials import budget_runs, run_key
+
+    print(f"\n{name}: {len(records)} trials timed")
+    print(f"{'trials':>13}  {'median s':>8}  " + "  ".join(f"{p:>8}" for p in PARTS))
+    windows = defaultdict(list)
+    for number, seconds, parts in records:
+        windows[number // window].append((seconds, parts))
+    firsts = [(s, p) for n, s, p in records if n < 100]
+    rows = {}
+    for w, rs in sorted(windows.items()):
+        rows[w] = statistics.median(s for s, _ in rs)
+        means = [statistics.fmean(p[part] for _, p in rs) for part in PARTS]
+        print(f"{w * window:>6}-{(w + 1) * window - 1:<6}  {rows[w]:8.3f}  " + "  ".join(f"{m:8.3f}" for m in means))
+    first = statistics.median(s for s, _ in firsts) if firsts else float("nan")
+    last = rows[max(rows)]
+    print(f"baseline: per-trial cost at trials < 100: {first:.3f} s")
+    print(f"figure  : per-trial cost in the last window: {last:.3f} s; ratio {last / first:.2f}x (goal <= 2x, < 0.5 s)")
+    every = study.get_trials(deepcopy=False)
+    done = budget_runs(every)
+    trained = [run_key(t) for t in every if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    stuck = [t for t in every if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    print(f"budget {trials}: {len(done)} new networks (allowed up to {trials + workers - 1}); runs trained twice: "
+          f"{len(trained) - len(set(trained))}; left running or queued: {len(stuck)}")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trials", type=int, default=5000)
+    p.add_argument("--window", type=int, default=500)
+    p.add_argument("--setups", default="sqlite:1,sqlite:2,postgres:8,postgres:16")
+    p.add_argument("--fidelity", default="single,multi")
+    p.add_argument("--train-seconds", type=float, default=0.05, help="the synthetic training's sleep")
+    args = p.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for setup in args.setups.split(","):
+        kind, workers = setup.split(":")
+        for fidelity in args.fidelity.split(","):
+            with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+                if kind == "postgres":
+                    from tests.postgres import postgres_server
+
+                    url = stack.enter_context(postgres_server())
+                else:
+                    url = f"sqlite:///{Path(tmp) / 'scale.db'}"
+                start = time.perf_counter()
+                records = run_setup(url, int(workers), args.trials, fidelity, args.train_seconds, tmp)
+                study = optuna.load_study(study_name="digits-mixed", storage=url)
+                minutes = (time.perf_counter() - start) / 60
+                name = f"{kind}, {workers} worker(s), {fidelity} fidelity ({minutes:.1f} min)"
+                report(name, records, args.window, study, args.trials, int(workers))
+
+
+if __name__ == "__main__":
+    main()
