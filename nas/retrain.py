@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.storage.startswith("grpc://"):  # the proxy refuses attrs on finished trials, which this writes
+        parser.error("--storage: give the study database's own URL (postgresql://...), not a grpc:// proxy")
     try:  # everything checked before anything is written
         names = reference_names(args.references)
         study = load_existing_study(args.storage, args.study_name)

@@ -27,7 +27,8 @@ def test_parse_size() -> None:
      ("nas.export", ["--trial", "-1"], "--trial: must be at least 0"),
      ("nas.export", ["--pick", "knee", "--min-accuracy", "1.5"], "--min-accuracy: expected a number from 0 to 1"),
      ("nas.export", ["--trial", "0", "--train-epochs", "-3"], "--train-epochs: must be at least 0"),
-     ("nas.retrain", ["--seeds", "0"], "--seeds: must be at least 1"), ("nas.retrain", ["--lrs", "0,-1"], "--lrs")],
+     ("nas.retrain", ["--seeds", "0"], "--seeds: must be at least 1"), ("nas.retrain", ["--lrs", "0,-1"], "--lrs"),
+     ("nas.retrain", ["--storage", "grpc://host:13000"], "not a grpc:// proxy")],
 )  # fmt: skip
 def test_every_command_checks_its_numbers_at_parse_time(module: str, args: list[str], message: str, capsys) -> None:
     main = importlib.import_module(module).main
