@@ -101,11 +101,8 @@ def run_search(
         if len(done) >= config.budget:
             study.stop()
 
-    setup = TrialSetup(
-        dataset_name=config.dataset, proxy=settings.proxy,  # the study's own epochs and recipe
-        rungs=settings.rungs, limits=config.limits, seed=config.seed, artifact_dir=config.artifact_dir,
-        versions=library_versions(), objectives=objectives, latency=latency,
-    )  # fmt: skip
+    setup = TrialSetup(config.dataset, settings.proxy, settings.rungs, config.limits, config.seed,  # the study's recipe
+                       config.artifact_dir, library_versions(), objectives, latency)  # fmt: skip
     objective = Objective(get_space(config.space), data, device, setup, train=train)
     if len(done) < config.budget:
         schedule.enqueue_promotions(study)  # any left undone by an interrupted run
