@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from nas.front import feasible_front, pick
+from nas.latency_setup import LatencySetup, this_machine
+from nas.objective import Objective, TrialSetup
+from nas.objectives import directions
+from nas.recipe import ProxyConfig
+from nas.schedule import promotion_attrs
+from nas.search_config import Limits
+from search_spaces import get_space
 
 from .helpers import complete, main
 
@@ -56,3 +64,43 @@ def test_same_seed_same_architectures_and_accuracies(tmp_path: Path) -> None:
     other = tmp_path / "c.db"
     assert main(["--budget", "3", "--epochs", "1", "--seed", "12", "--storage", f"sqlite:///{other}"]) == 0
     assert [t.user_attrs["arch"] for t in complete(f"sqlite:///{other}")] != [r[0] for r in runs[0]]
+
+
+def test_one_read_of_the_study_per_trial_serves_every_check(tmp_path: Path, digits, monkeypatch) -> None:
+    """A new network, the same network sampled again (reused), and its promotion (race check,
+    latency reused, accuracy by rung): each trial reads the study's trials once."""
+    objectives = ("accuracy", "flops", "params", "latency")
+    setup = TrialSetup("digits", ProxyConfig(epochs=1), (1, 2), Limits(), 0, tmp_path, {}, objectives,
+                       LatencySetup(this_machine()))  # fmt: skip
+    objective = Objective(get_space("mixed"), digits, torch.device("cpu"), setup)
+    study = optuna.create_study(directions=directions(objectives), sampler=optuna.samplers.RandomSampler(seed=3))
+    reads, inside = [], [False]
+    get_trials, evaluate = optuna.Study.get_trials, Objective.evaluate
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        reads.append(inside[0])
+        return get_trials(self, *args, **kwargs)
+
+    def evaluate_once(self, trial):  # noqa: ANN001, ANN202
+        inside[0] = True
+        try:
+            return evaluate(self, trial)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(optuna.Study, "get_trials", counted)
+    monkeypatch.setattr(Objective, "evaluate", evaluate_once)
+    per_trial = []
+    for queue in ("new", "again", "promotion"):
+        if queue == "again":
+            study.enqueue_trial(study.trials[0].params)
+        elif queue == "promotion":
+            study.enqueue_trial(study.trials[0].params, user_attrs=promotion_attrs(study.trials[0], 1))
+        reads.clear()
+        study.optimize(objective, n_trials=1)
+        per_trial.append(sum(reads))
+    first, again, promoted = study.trials
+    assert again.user_attrs["duplicate_of"] == 0 and promoted.user_attrs["epochs"] == 2
+    assert promoted.user_attrs["latency_ms"] == first.user_attrs["latency_ms"]  # measured once, reused
+    assert set(promoted.user_attrs["accuracy_by_rung"]) == {"1 epochs", "2 epochs"}
+    assert per_trial == [1, 1, 1]
