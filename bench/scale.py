@@ -95,7 +95,7 @@ def worker(url: str, trials: int, fidelity: str, sleep: float, k: int, folder: s
     records = []
     last = [time.perf_counter(), dict(totals)]
 
-    def on_trial(trial: optuna.trial.FrozenTrial, done: list) -> None:
+    def on_trial(trial: optuna.trial.FrozenTrial, done: list, trials: list) -> None:
         now = time.perf_counter()
         spent = trial.user_attrs.get("train_seconds", 0.0) if trial.state == TrialState.COMPLETE else 0.0
         parts = {p: totals[p] - last[1].get(p, 0.0) for p in PARTS}

@@ -48,7 +48,7 @@ from nas.sampler import SAMPLERS
 from nas.schedule import DEFAULT_ETA
 from nas.search_config import SearchConfig
 from nas.search_loop import SearchFailed, run_search
-from nas.trials import budget_runs, counts_toward_budget, is_trained_run, replicate_of
+from nas.trials import budget_runs, counts_toward_budget, is_trained_run, replicate_of, rung_of
 from search_spaces import SPACES
 
 DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}  # the one place defaults are written
@@ -124,11 +124,13 @@ def make_config(args: argparse.Namespace, argv: Sequence[str] | None) -> SearchC
 
 
 class Progress:
-    """The progress bar of new networks and the workers, started once the study is open."""
+    """The progress bar of new networks and the workers, started once the study is open; then,
+    once the budget is met, a line of its own for the promotions and re-scoring runs left."""
 
     def __init__(self, config: SearchConfig, workers: int) -> None:
         self.config, self.workers = config, workers
         self.bar: tqdm | None = None
+        self.settling: tqdm | None = None
         self.procs: list = []
 
     def on_start(self, study: optuna.Study, done: int, lines: list[str]) -> None:
@@ -143,16 +145,34 @@ class Progress:
             self.procs = start_workers(self.config, self.workers)
             print(f"{self.workers} workers, {threads} torch threads each")
 
-    def on_trial(self, trial: FrozenTrial, done: list[FrozenTrial]) -> None:
+    def on_trial(self, trial: FrozenTrial, done: list[FrozenTrial], trials: list[FrozenTrial]) -> None:
         assert self.bar is not None
+        if len(done) >= self.config.budget and not counts_toward_budget(trial):
+            self.on_settling_run(trial, trials)
+            return
         self.bar.n = min(len(done), self.config.budget)
         self.bar.set_postfix(front=len(pareto_front(t for t in done if is_trained_run(t))),
                              last=trial.state.name.lower())  # fmt: skip
         self.bar.refresh()
 
-    def close(self) -> None:
-        if self.bar is not None:
+    def on_settling_run(self, trial: FrozenTrial, trials: list[FrozenTrial]) -> None:
+        """Runs done of those planned (finished here, plus queued or running anywhere), time left
+        (tqdm's, from the rate), and what the last one was and why."""
+        if self.settling is None:
             self.bar.close()
+            self.settling = tqdm(desc="promotions and re-scoring", unit="run", dynamic_ncols=True)
+        left = sum(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials if not counts_toward_budget(t))
+        self.settling.n += 1
+        self.settling.total = self.settling.n + left
+        rung, replicate = rung_of(trial), replicate_of(trial)
+        why = (f"seed {replicate + 1} of a network near the front (ties to separate)" if replicate else
+               f"promotion to rung {rung} (top 1/eta of rung {rung - 1})")  # fmt: skip
+        self.settling.set_postfix_str(f"last: trial {trial.number}, {why}, {trial.state.name.lower()}", refresh=True)
+
+    def close(self) -> None:
+        for bar in (self.bar, self.settling):
+            if bar is not None:
+                bar.close()
 
 
 def summary(study: optuna.Study, config: SearchConfig, minutes: float) -> str:

@@ -27,7 +27,7 @@ from nas.study import check_limits, data_options, find_existing, latency_setup, 
 from nas.trials import budget_runs
 from search_spaces import get_space
 
-OnTrial = Callable[[FrozenTrial, list[FrozenTrial]], None]
+OnTrial = Callable[[FrozenTrial, list[FrozenTrial], list[FrozenTrial]], None]  # trial, budget runs, all
 OnStart = Callable[[optuna.Study, int, list[str]], None]
 
 
@@ -66,9 +66,10 @@ def run_search(
 ) -> optuna.Study:
     """Top the study up to ``config.budget`` finished feasible trials. Failed trials are kept as
     FAIL with their reason and do not count; ``max_failures`` failures in a row stop the search.
-    Worker ``k`` of a parallel search samples with seed ``seed + k``. ``on_trial(trial, finished)``
-    runs after each trial with the trials that count toward the budget; ``on_start(study, done,
-    lines)`` once the study is open, with lines that say how the data are read and latency measured."""
+    Worker ``k`` of a parallel search samples with seed ``seed + k``. ``on_trial(trial, finished,
+    trials)`` runs after each trial with the trials that count toward the budget, and all trials;
+    ``on_start(study, done, lines)`` once the study is open, with lines that say how the data are
+    read and latency measured."""
     device = resolve_device(config.device)
     existing = find_existing(config)
     config = replace(config, study_name=existing.study_name)
@@ -95,7 +96,7 @@ def run_search(
         trials = study.get_trials(deepcopy=False)  # one read, for the budget and the promotions
         done = budget_runs(trials)
         if on_trial is not None:
-            on_trial(trial, done)
+            on_trial(trial, done, trials)
         streak.record(study, trial)
         schedule.enqueue_promotions(study, trials)
         if len(done) >= config.budget:

@@ -22,8 +22,11 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     assert main(["--budget", "3", *args]) == 0
     first = complete(storage)
     assert len(first) == 3
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "Pareto front" in out and "optuna-dashboard" in out
+    # once the budget is met, the re-scoring runs have a progress line of their own, saying why
+    settled = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("promotions and re-scoring")]
+    assert settled and "seed 3 of a network near the front" in settled[-1] and "100%" in settled[-1]
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study.metric_names == ["accuracy", "flops", "params"]
