@@ -78,7 +78,7 @@ def run_search(
     objectives = config.objectives or existing.objectives or DEFAULT_OBJECTIVES
     latency = latency_setup(config, existing.settings, objectives)
     check_limits(config, data, latency)
-    study, settings = open_study(config, data, worker, objectives, latency)
+    study, settings = open_study(config, data, worker, objectives, latency, existing.storage)
     done = budget_runs(study.get_trials(deepcopy=False))
     if on_start is not None:
         on_start(study, len(done), [data.describe()] + ([f"latency measured with {latency.describe()}"] if latency

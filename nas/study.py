@@ -40,21 +40,22 @@ class Existing:
     study_name: str
     settings: StudySettings | None = None
     objectives: tuple[str, ...] | None = None
+    storage: optuna.storages.BaseStorage | None = None  # opened once, reused to open the study
 
 
 def find_existing(config: SearchConfig) -> Existing:
     """The study the search will resume, if any (a folder study under its legacy name too)."""
-    if not_created_yet(config.storage):
+    if not_created_yet(config.storage):  # opening it would create it: not before every check passed
         return Existing(config.study_name)
-    storage = make_storage(config.storage)
+    storage = make_storage(config.storage, config.heartbeat)
     names = optuna.get_all_study_names(storage)
     name = config.study_name
     if config.legacy_study_name in names and name not in names:
         name = config.legacy_study_name
     if name not in names:
-        return Existing(name)
+        return Existing(name, storage=storage)
     study = optuna.load_study(study_name=name, storage=storage)
-    return Existing(name, StudySettings.of(study), study_objectives(study))
+    return Existing(name, StudySettings.of(study), study_objectives(study), storage)
 
 
 def data_options(config: SearchConfig, settings: StudySettings | None) -> dict:
@@ -105,12 +106,17 @@ def check_limits(config: SearchConfig, data: Dataset, latency: LatencySetup | No
 
 
 def open_study(
-    config: SearchConfig, data: Dataset, worker: int, objectives: tuple[str, ...], latency: LatencySetup | None
+    config: SearchConfig,
+    data: Dataset,
+    worker: int,
+    objectives: tuple[str, ...],
+    latency: LatencySetup | None,
+    storage: optuna.storages.BaseStorage | None = None,
 ) -> tuple[optuna.Study, StudySettings]:
-    """Create the study or load it to resume; refuse one created for other objectives or settings
-    (a setting left None takes the study's own)."""
+    """Create the study or load it to resume (in ``storage`` if already open); refuse one created
+    for other objectives or settings (a setting left None takes the study's own)."""
     study = optuna.create_study(
-        storage=make_storage(config.storage, config.heartbeat),
+        storage=storage or make_storage(config.storage, config.heartbeat),
         study_name=config.study_name,
         directions=directions(objectives),
         load_if_exists=True,
