@@ -6,7 +6,7 @@ from pathlib import Path
 from nas.paths import DEFAULT_DATA_DIR, DEFAULT_STORAGE, STUDIES_DIR
 
 PACKAGE = Path(__file__).parent.parent / "nas"
-ENTRY_POINTS = {"search", "report", "export", "retrain", "dashboard", "cli"}
+ENTRY_POINTS = {"search", "report", "export", "retrain", "dashboard", "grpc_server", "cli"}
 
 
 def test_defaults_live_under_the_studies_folder() -> None:
