@@ -1,28 +1,8 @@
-"""nas.grpc_server: a real proxy process in front of a study database; a search through it."""
+"""nas.grpc_server: its arguments are checked in one line (the proxy at work: tests/e2e/test_workers_e2e.py)."""
 
 import subprocess
 import sys
 from pathlib import Path
-
-import optuna
-
-from .browser import free_port
-from .helpers import check_study, main
-
-
-def test_a_search_through_the_proxy_lands_in_the_database(tmp_path: Path) -> None:
-    database, port = f"sqlite:///{tmp_path / 'nas.db'}", free_port()
-    server = subprocess.Popen([sys.executable, "-m", "nas.grpc_server", "--storage", database, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert "gRPC storage proxy for" in server.stdout.readline()
-        url = f"grpc://127.0.0.1:{port}"
-        assert main(["--budget", "3", "--epochs", "1", "--refine", "0", "--storage", url]) == 0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    check_study(database, 3, 1)  # read from the database itself: every trial is there
-    assert optuna.load_study(study_name="digits-mixed", storage=database).user_attrs["settings"]["epochs"] == 1
 
 
 def test_bad_arguments_are_one_line(tmp_path: Path) -> None:

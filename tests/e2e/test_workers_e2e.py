@@ -16,7 +16,7 @@ from nas import ArchSpec, count_cost
 from nas.front import feasible_front
 
 from ..browser import free_port
-from ..helpers import check_study, run_concurrently
+from ..helpers import check_study, main, run_concurrently
 from ..postgres import postgres_server
 
 
@@ -112,3 +112,19 @@ def test_eight_workers_through_the_grpc_proxy_on_postgresql_lose_nothing() -> No
         refined = [t for t in study.trials if t.user_attrs.get("replicate", 0) > 0 and t.state.name == "COMPLETE"]
         keys = [(t.user_attrs["digest"], t.user_attrs["replicate"]) for t in refined]
         assert refined and len(keys) == len(set(keys)) and len(done) <= 16 + 7  # no re-scoring run trained twice
+
+
+@pytest.mark.slow
+def test_a_search_through_the_proxy_lands_in_the_database(tmp_path: Path) -> None:
+    database, port = f"sqlite:///{tmp_path / 'nas.db'}", free_port()
+    server = subprocess.Popen([sys.executable, "-m", "nas.grpc_server", "--storage", database, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert "gRPC storage proxy for" in server.stdout.readline()
+        url = f"grpc://127.0.0.1:{port}"
+        assert main(["--budget", "3", "--epochs", "1", "--refine", "0", "--storage", url]) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    check_study(database, 3, 1)  # read from the database itself: every trial is there
+    assert optuna.load_study(study_name="digits-mixed", storage=database).user_attrs["settings"]["epochs"] == 1
