@@ -58,7 +58,7 @@ def test_three_machines_share_one_postgresql_study() -> None:
             spec = ArchSpec.from_string(t.user_attrs["arch"])
             assert spec.digest() == t.user_attrs["digest"]
             cost = count_cost(spec)
-            assert t.values[1:] == [cost.flops, cost.params]
+            assert t.values[1:] == (cost.flops, cost.params)  # the evidence record: a tuple
         assert len({t.user_attrs["seed"] for t in done}) == len(done)
 
 
