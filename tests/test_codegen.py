@@ -24,8 +24,8 @@ def run_isolated(files: list[Path]) -> dict:
 
 
 def test_exported_code_matches_build_model_in_a_process_without_nas(tmp_path: Path) -> None:
-    specs = random_specs("mixed", SpaceContext(3, 10, (16, 24, 32)), 20, seed=5)
-    specs += random_specs("mixed", SpaceContext(1, 10, (8, 12, 16)), 10, seed=6)
+    specs = random_specs("mixed", SpaceContext(3, 10, (16, 24, 32)), 10, seed=5)
+    specs += random_specs("mixed", SpaceContext(1, 10, (8, 12, 16)), 5, seed=6)
     specs += list(REFERENCES.values())
     files, expected = [], {}
     for i, spec in enumerate(specs):

@@ -7,11 +7,14 @@ import signal
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from ..helpers import complete, start_search, trials, wait_for
+from nas.storage import make_storage
+
+from ..helpers import complete, main, start_search, trials, wait_for
 
 
 @pytest.mark.slow
@@ -67,3 +70,21 @@ def test_worker_killed_hard_is_detected_by_heartbeat_and_rerun(tmp_path: Path) -
     assert retried and retried[0].state == TrialState.COMPLETE
     assert retried[0].params == killed.params  # the same architecture ran again
     assert len(complete(storage)) == 3
+
+
+@pytest.mark.slow
+def test_trial_killed_before_its_parameters_were_written_is_retried_with_a_new_architecture(tmp_path: Path) -> None:
+    """A worker that died inside the batched write of a trial's parameters left a RUNNING trial
+    with no parameters: nothing was trained, so its retry samples afresh and the search goes on."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["--budget", "1", "--epochs", "1", "--storage", storage, "--heartbeat", "1"]) == 0
+    study = optuna.load_study(study_name="digits-mixed", storage=make_storage(storage, heartbeat_interval=1))
+    killed = study.ask()  # as the dead worker left it: RUNNING, one heartbeat, no parameters
+    study._storage.record_heartbeat(killed._trial_id)
+    time.sleep(4)  # longer than the grace period (2 x heartbeat), with SQLite timestamps in whole seconds
+    assert main(["--budget", "2", "--epochs", "1", "--storage", storage, "--heartbeat", "1"]) == 0
+    after = trials(storage)
+    assert after[killed.number].state == TrialState.FAIL
+    retried = [t for t in after if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
+    assert retried and retried[0].state == TrialState.COMPLETE and retried[0].params
+    assert len(complete(storage)) == 2
