@@ -139,9 +139,12 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
     every = study.get_trials(deepcopy=False)
     done = budget_runs(every)
     trained = [run_key(t) for t in every if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    scheduled = [k for k in trained if k[1] or k[2]]  # promotions and re-scoring runs: must train once
     stuck = [t for t in every if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    print(f"budget {trials}: {len(done)} new networks (allowed up to {trials + workers - 1}); runs trained twice: "
-          f"{len(trained) - len(set(trained))}; left running or queued: {len(stuck)}")  # fmt: skip
+    print(f"budget {trials}: {len(done)} new networks (allowed up to {trials + workers - 1}); promotion or "
+          f"re-scoring runs trained twice: {len(scheduled) - len(set(scheduled))}; new networks sampled by two "
+          f"workers at once and both trained: {len(trained) - len(set(trained))}; left running or queued: "
+          f"{len(stuck)}")  # fmt: skip
 
 
 def main() -> None:
