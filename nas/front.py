@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 
 from nas.evidence import Evidence, study_evidence, tied_with
 from nas.objectives import COSTS, DEFAULT, cost_text, metric, study_objectives
-from nas.pareto import pareto_front
+from nas.pareto import dominates, minimised, pareto_front
 
 RULES = ("max-accuracy", "knee", "min-flops")
 
@@ -64,7 +64,7 @@ def knee(trials: list[Evidence], accuracy: Callable[[Evidence], float] | None = 
     front2d = [
         t
         for (flops, acc), t in sorted(points.items())
-        if not any(f <= flops and a >= acc and (f, a) != (flops, acc) for f, a in points)
+        if not any(dominates(minimised((a, f)), minimised((acc, flops))) for f, a in points)
     ]
     if len(front2d) <= 2:
         return max(front2d, key=accuracy)
