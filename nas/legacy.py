@@ -12,7 +12,6 @@ can be deleted as a whole the day those studies no longer need to resume.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -51,14 +50,6 @@ def with_folder_defaults(stored: dict[str, Any]) -> dict[str, Any]:
 def folder_study_name(dataset: str, space: str) -> str:
     """The name releases before the current one gave a folder study: the whole path, dashed."""
     return f"{dataset.rstrip('/').replace('folder:', 'folder-').replace('/', '-')}-{space}"
-
-
-def default_study_name(dataset: str, space: str) -> str:
-    """'<dataset>-<space>'; a folder study is named after the folder: folder:/data/my/photos -> photos."""
-    if not dataset.startswith("folder:"):
-        return f"{dataset}-{space}"
-    folder = dataset[len("folder:") :].rstrip("/") or "/"
-    return f"{Path(folder).expanduser().name or 'folder'}-{space}"
 
 
 def missing_settings(settings: StudySettings, data: Dataset, latency: LatencySetup | None) -> dict[str, Any]:

@@ -115,6 +115,46 @@ def evaluate(
     return correct.item() / max(1, len(x))  # one host sync, not one per batch
 
 
+def _train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data: Dataset,
+    config: ProxyConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    gen: torch.Generator,
+    bf16: bool,
+    memory_format: torch.memory_format,
+) -> float:
+    """The training loop; the last step's loss. TrainingDiverged on a non-finite loss."""
+    n = len(x)
+    steps_per_epoch = steps_per_epoch_of(n, config)
+    loss = torch.zeros((), device=x.device)
+    final_loss = math.nan
+    for epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen, device=x.device)
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            xb = augment(data.scale(x[idx]), config.translate, data.hflip, gen, memory_format)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        final_loss = loss.item()  # one host sync per epoch, not per step
+        if not math.isfinite(final_loss):
+            raise TrainingDiverged(f"loss became {final_loss} in epoch {epoch + 1}")
+    return final_loss
+
+
+def steps_per_epoch_of(n: int, config: ProxyConfig) -> int:
+    return max(1, n // config.batch_size)  # drop the ragged last batch: stable BN
+
+
 def train_and_evaluate(
     spec: ArchSpec,
     data: Dataset,
@@ -142,29 +182,11 @@ def train_and_evaluate(
     parts = [data.split(name, spec.resolution) for name in train_on]
     x = torch.cat([p[0] for p in parts]).to(device)
     y = torch.cat([p[1] for p in parts]).to(device)
-    n = len(x)
-    steps_per_epoch = max(1, n // config.batch_size)  # drop the ragged last batch: stable BN
-    total_steps = config.epochs * steps_per_epoch
-
+    total_steps = config.epochs * steps_per_epoch_of(len(x), config)
     optimizer, scheduler = make_optimizer(model, config, total_steps)
-
     start = time.perf_counter()
-    loss = torch.zeros((), device=device)
-    for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(n, generator=gen, device=device)
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            xb = augment(data.scale(x[idx]), config.translate, data.hflip, gen, memory_format)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = F.cross_entropy(model(xb), y[idx], label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        final_loss = loss.item()  # one host sync per epoch, not per step
-        if not math.isfinite(final_loss):
-            raise TrainingDiverged(f"loss became {final_loss} in epoch {epoch + 1}")
+    final_loss = _train(model, x, y, data, config, optimizer, scheduler, gen=gen, bf16=bf16,
+                        memory_format=memory_format)  # fmt: skip
     if on_cuda:
         torch.cuda.synchronize(device)
     train_seconds = time.perf_counter() - start

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 from argparse import Namespace
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from nas.cost import Cost
 from nas.data import check_dataset_name, check_resolutions
 from nas.latency_setup import BACKENDS
-from nas.legacy import default_study_name, folder_study_name
+from nas.legacy import folder_study_name
 from nas.paths import DEFAULT_DATA_DIR, DEFAULT_STORAGE
 from nas.proxy import resolve_device
 from nas.recipe import ProxyConfig
 from nas.sampler import SAMPLERS
 from nas.storage import default_artifact_dir
 from search_spaces import get_space
+
+
+def default_study_name(dataset: str, space: str) -> str:
+    """'<dataset>-<space>'; a folder study is named after the folder: folder:/data/my/photos -> photos."""
+    if not dataset.startswith("folder:"):
+        return f"{dataset}-{space}"
+    folder = dataset[len("folder:") :].rstrip("/") or "/"
+    return f"{Path(folder).expanduser().name or 'folder'}-{space}"
 
 
 @dataclass(frozen=True)
