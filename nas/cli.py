@@ -111,6 +111,17 @@ def fraction_arg(text: str) -> float:
     return value
 
 
+def share_arg(text: str) -> float:
+    """A share, 0 or more, e.g. 0.25 for a quarter (1.5: half as much again)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, e.g. 0.25, got {text!r}")
+    return value
+
+
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 

@@ -64,12 +64,15 @@ class Evidence:
 
 def half_width(accuracies: Sequence[float], val_size: int | None, pooled_sd: float | None = None) -> float:
     """95% half-width of the mean: seed spread (its own with 2+ seeds, else the pooled one) over
-    sqrt(seeds), combined with the binomial error of a validation split of ``val_size`` images."""
+    sqrt(seeds), combined with the binomial error of a validation split of ``val_size`` images.
+    A single run with no pooled spread yet (nothing re-scored at its epochs) assumes a seed spread
+    as large as the split's binomial error, rather than none."""
     k = len(accuracies)
-    sd = statistics.stdev(accuracies) if k >= 2 else pooled_sd
     p = statistics.fmean(accuracies)
     binom_var = p * (1 - p) / val_size if val_size else 0.0
-    return Z * math.sqrt((sd or 0.0) ** 2 / k + binom_var)
+    sd = statistics.stdev(accuracies) if k >= 2 else pooled_sd
+    seed_var = binom_var if sd is None else sd**2
+    return Z * math.sqrt(seed_var / k + binom_var)
 
 
 def best_evidence(trials: Iterable[FrozenTrial], *, default_epochs: int, val_size: int | None) -> list[Evidence]:
@@ -121,10 +124,19 @@ def study_evidence(study: optuna.Study) -> list[Evidence]:
     return top_rung_only(best_evidence(trials, default_epochs=settings.epochs, val_size=settings.val_size))
 
 
-def tied_with(front: Sequence[Evidence]) -> dict[int, list[int]]:
-    """For each front member, the other members whose accuracy intervals overlap its own: their
-    order by accuracy is not shown by the data (e.g. several networks at 1.0 on digits)."""
-    return {
-        a.number: [b.number for b in front if b.number != a.number and a.low <= b.high and b.low <= a.high]
-        for a in front
-    }
+def tie_groups(front: Sequence[Evidence]) -> dict[int, tuple[int, int]]:
+    """Front members whose accuracy intervals overlap, chained (the data do not order them):
+    trial number -> (group, its size), groups numbered from the most accurate, for groups of 2+."""
+    groups: list[list[Evidence]] = []
+    for e in sorted(front, key=lambda e: -e.high):
+        if groups and e.high >= min(g.low for g in groups[-1]):
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    tied = [g for g in groups if len(g) > 1]
+    return {e.number: (i, len(g)) for i, g in enumerate(tied, start=1) for e in g}
+
+
+def tie_text(group: tuple[int, int] | None) -> str:
+    """'tied: 4 networks (group 2)', or '-' for a member separated from every other."""
+    return f"tied: {group[1]} networks (group {group[0]})" if group else "-"

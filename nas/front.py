@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.evidence import Evidence, study_evidence, tied_with
+from nas.evidence import Evidence, study_evidence, tie_groups, tie_text
 from nas.objectives import COSTS, DEFAULT, cost_text, metric, study_objectives
 from nas.pareto import dominates, minimised, pareto_front
 
@@ -38,14 +38,14 @@ def shown_costs(trials: Iterable[Evidence], objectives: tuple[str, ...] = DEFAUL
 
 def front_table(trials: list[Evidence], objectives: tuple[str, ...] = DEFAULT) -> str:
     """A plain-text table of front members: number, accuracy with its 95% interval and evidence,
-    FLOPs, params (and latency where measured), the members it is tied with (overlapping
-    intervals), arch."""
-    ties = tied_with(trials)
+    FLOPs, params (and latency where measured), its tie group (members whose intervals overlap),
+    arch."""
+    ties = tie_groups(trials)
     costs = shown_costs(trials, objectives) or ("flops", "params")
     rows = [(str(t.number), accuracy_text(t), *(cost_text(c, metric(t, c, objectives)) for c in costs),
-             ",".join(map(str, ties[t.number])) or "-", t.user_attrs["arch"]) for t in trials]  # fmt: skip
+             tie_text(ties.get(t.number)), t.user_attrs["arch"]) for t in trials]  # fmt: skip
     names = {"flops": "FLOPs", "params": "params", "latency": "latency"}
-    header = ("trial", "accuracy (95% interval, evidence)", *(names[c] for c in costs), "tied with", "arch")
+    header = ("trial", "accuracy (95% interval, evidence)", *(names[c] for c in costs), "ties", "arch")
     n = len(header) - 1
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(n)]
     return "\n".join(

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from nas.cli import OneLineErrorParser
-from nas.evidence import Evidence, tied_with
+from nas.evidence import Evidence, tie_groups, tie_text
 from nas.final_figures import final_figures, final_html
 from nas.final_store import Setup
 from nas.front import feasible_front, front_table, shown_costs
@@ -33,18 +33,18 @@ from nas.storage import load_existing_study
 
 
 def front_html(front: list[Evidence], objectives: tuple[str, ...]) -> str:
-    ties = tied_with(front)
+    ties = tie_groups(front)
     costs = shown_costs(front, objectives)
     rows = "".join(
         f"<tr><td>{t.number}</td><td>{t.accuracy:.4f}</td><td>{t.low:.4f}..{t.high:.4f}</td>"
-        f"<td>{t.epochs} x {t.seeds}</td><td>{', '.join(map(str, ties[t.number])) or '-'}</td>"
+        f"<td>{t.epochs} x {t.seeds}</td><td>{tie_text(ties.get(t.number))}</td>"
         + "".join(f"<td>{cost_text(c, metric(t, c, objectives))}</td>" for c in costs)
         + f"<td><code>{html.escape(t.user_attrs['arch'])}</code></td></tr>"
         for t in front
     )
     return (
         "<table><thead><tr><th>trial</th><th>accuracy (mean)</th><th>95% interval</th><th>epochs x seeds</th>"
-        f"<th>tied with</th>{''.join(f'<th>{c}</th>' for c in costs)}<th>arch</th></tr></thead>"
+        f"<th>ties</th>{''.join(f'<th>{c}</th>' for c in costs)}<th>arch</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 

@@ -6,7 +6,7 @@ network is sampled and trained at rung 0 (the fewest epochs); a network in the t
 rung, by non-dominated sorting of (accuracy, the study's costs) with crowding distance to break
 ties, is promoted by enqueuing a trial with the same parameters at the next rung, trained from
 scratch with the next rung's epochs. When the budget of new networks is met, the top-rung front
-(and the networks within ``BAND`` accuracy of it) is trained again with further seeds.
+is re-scored with further seeds where they can change it (``nas.racing``).
 
 Everything is decided from the study's trials alone, so any worker (or a resumed run) decides
 the same; a run decided twice by racing workers is trained once (``done_by_another``).
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.evidence import best_evidence
 from nas.optuna_compat import quiet_experimental
-from nas.pareto import dominates, minimised, top_fraction
+from nas.pareto import minimised, top_fraction
+from nas.racing import DEFAULT_SHARE, due_rescoring
 from nas.trials import (
     DIGEST_ATTR,
+    LIVE,
     PROMOTED_FROM_ATTR,
     REPLICATE_ATTR,
     RUNG_ATTR,
@@ -35,8 +36,6 @@ from nas.trials import (
     rung_of,
 )
 
-LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)  # a run that is done or will be
-BAND = 0.01  # re-score networks that would be on the top-rung front with this much more accuracy
 DEFAULT_ETA = 3
 
 
@@ -75,29 +74,6 @@ def due_promotions(trials: Sequence[FrozenTrial], n_rungs: int, eta: int) -> lis
     return due
 
 
-def due_refinements(trials: Sequence[FrozenTrial], top_rung: int, replicates: int) -> list[tuple[FrozenTrial, int]]:
-    """(run to copy, replicate index) for the re-scoring runs still missing: ``replicates`` more
-    seeds at the top rung for the networks within ``BAND`` of the top-rung front, by their mean
-    accuracy so far (as re-scored networks move, others may come within the band: call again)."""
-    if replicates < 1:
-        return []
-    at_top = [e for e in best_evidence(trials, default_epochs=0, val_size=None) if e.rung == top_rung]
-    points = {e.user_attrs[DIGEST_ATTR]: minimised(e.values, log_costs=True) for e in at_top}
-
-    def near_front(digest: str) -> bool:
-        acc, *costs = points[digest]
-        return not any(dominates(q, (acc - BAND, *costs)) for d, q in points.items() if d != digest)
-
-    live = {run_key(t) for t in trials if t.state in LIVE}
-    return [
-        (e.trial, k)
-        for e in at_top
-        if near_front(e.user_attrs[DIGEST_ATTR])
-        for k in range(1, replicates + 1)
-        if (e.user_attrs[DIGEST_ATTR], top_rung, k) not in live
-    ]
-
-
 def promotion_attrs(run: FrozenTrial, rung: int, replicate: int = 0) -> dict:
     # The digest from the start: a queued or just-started copy is then seen by a racing worker
     # before the copy writes its own attrs (see done_by_another).
@@ -126,7 +102,9 @@ class Schedule:
 
     rungs: tuple[int, ...]  # proxy epochs per rung, fewest first
     eta: int
-    refine: int  # re-scoring seeds for the top-rung front
+    refine: int  # at most this many more seeds per network when re-scoring the top-rung front
+    refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's own runs
+    val_size: int | None = None  # validation images: the accuracy intervals' binomial part
 
     def enqueue_promotions(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
         """Queue the promotions due now (``trials``: the study as just read, if the caller has it); how many."""
@@ -138,8 +116,9 @@ class Schedule:
         return len(due)
 
     def enqueue_refinements(self, study: optuna.Study) -> int:
+        """Queue the next round of re-scoring runs (``nas.racing``); how many."""
         top = len(self.rungs) - 1
-        due = due_refinements(study.get_trials(deepcopy=False), top, self.refine)
+        due = due_rescoring(study.get_trials(deepcopy=False), self.rungs, self.refine, self.refine_share, self.val_size)
         for run, replicate in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, top, replicate))
         return len(due)

@@ -26,6 +26,7 @@ from nas.cli import (
     non_negative_int,
     positive_int,
     seed_arg,
+    share_arg,
     size_arg,
 )
 from nas.data import DATASETS, load_dataset
@@ -48,6 +49,7 @@ from nas.sampler import SAMPLERS
 from nas.schedule import DEFAULT_ETA
 from nas.search_config import SearchConfig
 from nas.search_loop import SearchFailed, run_search
+from nas.study_note import save_note_with_front
 from nas.trials import budget_runs, counts_toward_budget, is_trained_run, replicate_of, rung_of
 from search_spaces import SPACES
 
@@ -77,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-epochs", type=positive_int, help="multi-fidelity: epochs of the lowest rung (default: "
                    "--epochs, a single rung; resuming: the study's)")  # fmt: skip
     p.add_argument("--eta", type=int_in(2), help=f"multi-fidelity: top 1/eta of a rung go up ({DEFAULT_ETA})")
-    p.add_argument("--refine", type=non_negative_int, help="once the budget is met, train the top-rung front and its "
-                   f"near neighbours with this many more seeds (default {d['refine']}; 0: off)")  # fmt: skip
+    p.add_argument("--refine", type=non_negative_int, help="once the budget is met, re-score the networks "
+                   "whose place on the front is undecided with up to K more seeds "
+                   f"(default {d['refine']}; 0: off)")  # fmt: skip
+    p.add_argument("--refine-budget", type=share_arg, help="re-scoring runs: at most this share of the search's own "
+                   f"runs (default {d['refine_budget']}: a quarter)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, help="proxy batch of a new study, learning rate scaled with "
                    f"it (default {ProxyConfig.batch_size})")  # fmt: skip
     p.add_argument("--storage", help=f"SQLAlchemy URL of the study database (default {d['storage']})")
@@ -165,7 +170,7 @@ class Progress:
         self.settling.n += 1
         self.settling.total = self.settling.n + left
         rung, replicate = rung_of(trial), replicate_of(trial)
-        why = (f"seed {replicate + 1} of a network near the front (ties to separate)" if replicate else
+        why = (f"seed {replicate + 1} of a network whose place on the front is undecided" if replicate else
                f"promotion to rung {rung} (top 1/eta of rung {rung - 1})")  # fmt: skip
         self.settling.set_postfix_str(f"last: trial {trial.number}, {why}, {trial.state.name.lower()}", refresh=True)
 
@@ -175,8 +180,8 @@ class Progress:
                 bar.close()
 
 
-def summary(study: optuna.Study, config: SearchConfig, minutes: float) -> str:
-    """What the study holds now: counts, the front by best evidence, and the next commands."""
+def summary(study: optuna.Study, config: SearchConfig, minutes: float, table: str) -> str:
+    """What the study holds now: counts, the front by best evidence (``table``), the next commands."""
     total = len(budget_runs(study.get_trials(deepcopy=False)))
     extra = f" ({total - config.budget} beyond the budget: in flight when it was reached)" if total > config.budget \
         else ""  # fmt: skip
@@ -188,7 +193,7 @@ def summary(study: optuna.Study, config: SearchConfig, minutes: float) -> str:
     return "\n".join([
         f"\n{total} finished trials in study {study.study_name!r}{extra}{more} ({minutes:.1f} min this run)",
         f"Pareto front (accuracy up, {', '.join(f'{n} down' for n in objectives[1:])}), by each network's best "
-        "evidence:", front_table(feasible_front(study), objectives), "\nNext:",
+        "evidence:", table, "\nNext:",
         f"  python -m nas.dashboard --storage {config.storage}   # browse the study in optuna-dashboard",
         f"  python -m nas.report{where}   # HTML report with the reference networks",
         f"  python -m nas.export{where} --pick knee   # standalone PyTorch code of the knee model",
@@ -228,7 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
         progress.close()
-    print(summary(study, config, (time.perf_counter() - started) / 60))
+    table = front_table(feasible_front(study), study_objectives(study))
+    save_note_with_front(study, config, table)
+    print(summary(study, config, (time.perf_counter() - started) / 60, table))
     return 0
 
 

@@ -13,6 +13,7 @@ from nas.latency_setup import BACKENDS
 from nas.legacy import folder_study_name
 from nas.paths import DEFAULT_DATA_DIR, DEFAULT_STORAGE
 from nas.proxy import resolve_device
+from nas.racing import DEFAULT_SHARE
 from nas.recipe import ProxyConfig
 from nas.sampler import SAMPLERS
 from nas.storage import default_artifact_dir
@@ -57,7 +58,8 @@ class SearchConfig:
     # None: the study's own (a new study: min_epochs = epochs, one rung, single fidelity).
     min_epochs: int | None = None
     eta: int | None = None  # the top 1/eta of a rung are promoted (default nas.schedule.DEFAULT_ETA)
-    refine: int = 2  # once the budget is met: extra seeds for the top-rung front and its band
+    refine: int = 2  # once the budget is met: at most this many more seeds per contested network
+    refine_budget: float = DEFAULT_SHARE  # re-scoring runs: at most this share of the search's own
     storage: str = DEFAULT_STORAGE  # any SQLAlchemy URL
     study_name: str | None = None  # default: "<dataset>-<space>"
     sampler: str = "tpe"
@@ -122,6 +124,8 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and value < least:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+        if not 0 <= self.refine_budget < float("inf"):
+            raise ValueError(f"--refine-budget must be 0 or more, got {self.refine_budget}")
         if self.max_latency is not None and self.max_latency <= 0:
             raise ValueError(f"--max-latency must be positive, got {self.max_latency} ms")
         if self.min_epochs is not None and self.epochs is not None and self.min_epochs > self.epochs:

@@ -89,7 +89,8 @@ def run_search(
     # torch.optim imports torch._dynamo when it builds its first optimizer (~1 s): a start-up
     # cost, paid here rather than inside the first trial.
     importlib.import_module("torch._dynamo")
-    schedule = Schedule(settings.rungs, settings.eta or DEFAULT_ETA, config.refine)
+    eta = settings.eta or DEFAULT_ETA
+    schedule = Schedule(settings.rungs, eta, config.refine, config.refine_budget, settings.val_size)
     streak = FailureStreak(config.max_failures)
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:

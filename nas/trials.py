@@ -19,6 +19,7 @@ REPLICATE_ATTR = "replicate"
 PROMOTED_FROM_ATTR = "promoted_from"
 DUPLICATE_ATTR = "duplicate_of"
 
+LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)  # a run that is done or will be
 RunKey = tuple[str | None, int, int]  # (network, rung, replicate): one training run
 
 

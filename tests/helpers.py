@@ -17,9 +17,11 @@ from PIL import Image
 
 from nas import ArchSpec
 from nas.final_store import RUN_PREFIX
+from nas.racing import DEFAULT_SHARE, due_rescoring, rescoring_budget
 from nas.retrain import main as retrain_main
 from nas.search import main as search_main
-from nas.trials import counts_toward_budget
+from nas.settings import study_settings
+from nas.trials import counts_toward_budget, replicate_of
 
 # A tiny digits network: trains in well under a second.
 SMALL = ArchSpec.from_string(
@@ -50,6 +52,16 @@ def trials(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
 def complete(storage: str, name: str = "digits-mixed") -> list[FrozenTrial]:
     """The finished trials that count toward the budget (not promotions, not re-scoring runs)."""
     return [t for t in trials(storage, name) if t.state == TrialState.COMPLETE and counts_toward_budget(t)]
+
+
+def settled_rescoring(study: optuna.Study, refine: int, share: float = DEFAULT_SHARE) -> list[FrozenTrial]:
+    """The study's re-scoring runs, checked: within its re-scoring budget, and none left due."""
+    every = study.get_trials(deepcopy=False)
+    settings = study_settings(study)
+    rescored = [t for t in every if t.state == TrialState.COMPLETE and replicate_of(t) >= 1]
+    assert len(rescored) <= rescoring_budget(every, settings.rungs, share)
+    assert due_rescoring(every, settings.rungs, refine, share, settings.val_size) == []
+    return rescored
 
 
 def start_search(storage: str, *extra: str) -> subprocess.Popen:

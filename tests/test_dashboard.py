@@ -48,6 +48,8 @@ def test_dashboard_shows_the_study_in_a_real_browser(small_study) -> None:
 
             page.goto(f"{url}/dashboard/studies/{study_id}/note", wait_until="networkidle")
             page.wait_for_selector("text=Multi-objective search by lightweight NAS", timeout=30_000)
+            page.wait_for_selector("text=Pareto front, by each network's best evidence", timeout=30_000)
+            assert "ep x" in page.inner_text("body")  # the front's evidence: epochs x seeds per member
             assert page.console_errors == [], page.console_errors
 
 

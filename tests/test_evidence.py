@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import create_trial
 
-from nas.evidence import Evidence, best_evidence, tied_with, top_rung_only
+from nas.evidence import Evidence, best_evidence, tie_groups, tie_text, top_rung_only
 
 from .helpers import run
 
@@ -23,10 +23,10 @@ def test_best_evidence_is_the_mean_at_the_highest_rung_with_an_interval() -> Non
     net0 = by_digest["net0"]
     assert net0.accuracy == pytest.approx(0.92) and net0.seeds == 3 and net0.epochs == 6 and net0.number == 1
     assert net0.values == pytest.approx((0.92, 100, 1000)) and net0.low < 0.92 < net0.high
-    # without seeds to compare, the binomial error of 300 validation images alone (plus the pooled
-    # seed spread, here from net0 at 6 epochs only, so not applied at 2 epochs)
+    # without seeds to compare (the pooled seed spread is from net0 at 6 epochs only, so not applied
+    # at 2 epochs): the binomial error of 300 validation images, and a seed spread assumed as large
     net4 = by_digest["net4"]
-    assert net4.high - 0.5 == pytest.approx(1.96 * (0.5 * 0.5 / 300) ** 0.5)
+    assert net4.high - 0.5 == pytest.approx(1.96 * (2 * 0.5 * 0.5 / 300) ** 0.5)
     assert [e.user_attrs["digest"] for e in top_rung_only(list(by_digest.values()))] == ["net0"]
 
 
@@ -47,8 +47,25 @@ def test_one_seed_borrows_the_spread_pooled_at_its_epochs() -> None:
 
 def test_saturated_members_are_tied_not_ranked() -> None:
     trials = [run(0, 1.0, 100), run(1, 1.0, 200, 500), run(2, 0.80, 50, 500)]
-    ties = tied_with(best_evidence(trials, default_epochs=2, val_size=360))
-    assert ties[0] == [1] and ties[1] == [0] and ties[2] == []
+    ties = tie_groups(best_evidence(trials, default_epochs=2, val_size=360))
+    assert ties == {0: (1, 2), 1: (1, 2)}  # 2 is separated: no group
+    assert tie_text(ties[0]) == "tied: 2 networks (group 1)" and tie_text(ties.get(2)) == "-"
+
+
+def test_overlaps_chain_into_groups_numbered_from_the_most_accurate() -> None:
+    """a-b overlap and b-c overlap (a and c do not): one group of 3; d and e apart form group 2."""
+    bounds = {"a": (0.95, 0.99), "b": (0.92, 0.96), "c": (0.90, 0.93), "d": (0.70, 0.75), "e": (0.74, 0.80),
+              "f": (0.50, 0.55)}  # fmt: skip
+    front = [Evidence(run(i, (lo + hi) / 2, 10, digest=d), ((lo + hi) / 2,), 2, lo, hi)
+             for i, (d, (lo, hi)) in enumerate(bounds.items())]  # fmt: skip
+    assert tie_groups(front) == {0: (1, 3), 1: (1, 3), 2: (1, 3), 3: (2, 2), 4: (2, 2)}
+
+
+def test_a_single_run_never_claims_more_certainty_than_its_split() -> None:
+    """Nothing re-scored yet: one seed assumes a seed spread as large as the binomial error."""
+    (e,) = best_evidence([run(0, 0.9, 10)], default_epochs=2, val_size=400)
+    binomial = (0.9 * 0.1 / 400) ** 0.5
+    assert e.high - 0.9 == pytest.approx(1.96 * (2 * binomial**2) ** 0.5)
 
 
 def test_a_study_without_fidelity_attrs_reads_as_one_rung() -> None:

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.schedule import Schedule, done_by_another, due_promotions, due_refinements, promotion_attrs, rung_epochs
+from nas.schedule import Schedule, done_by_another, due_promotions, promotion_attrs, rung_epochs
 
 from .helpers import run
 
@@ -40,16 +40,6 @@ def test_infeasible_and_reused_results_are_never_promoted() -> None:
     dup.user_attrs["duplicate_of"] = 0
     trials.append(dup)
     assert all(t.number not in (5, 6) for t in due_promotions(trials, 2, 2))
-
-
-def test_refinement_covers_the_top_rung_front_and_its_band() -> None:
-    trials = [run(0, 0.95, 100, rung=1), run(1, 0.945, 120, rung=1), run(2, 0.80, 130, rung=1), run(3, 0.7, 50)]
-    due = due_refinements(trials, 1, 2)
-    # trial 1 is dominated by trial 0 but within BAND (0.01): re-scored too; trial 2 is far off
-    assert sorted((t.number, k) for t, k in due) == [(0, 1), (0, 2), (1, 1), (1, 2)]
-    trials.append(run(9, 0.96, 100, digest="net0", rung=1, replicate=1))
-    assert (0, 1) not in {(t.number, k) for t, k in due_refinements(trials, 1, 2)}
-    assert due_refinements(trials, 1, 0) == []
 
 
 def test_a_run_queued_twice_trains_once() -> None:

@@ -16,7 +16,7 @@ from nas.settings import study_settings
 from nas.trials import counts_toward_budget
 from search_spaces import SpaceContext
 
-from ..helpers import complete, main
+from ..helpers import complete, main, settled_rescoring
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,8 @@ def test_default_search_finds_accurate_small_networks(tmp_path: Path) -> None:
     best = max(t.values[0] for t in trials)
     assert best > 0.9, f"best validation accuracy {best}"
     front = feasible_front(study)
-    assert all(t.seeds == 3 for t in front)  # the default re-scores the front with 2 more seeds
+    assert settled_rescoring(study, refine=2)  # the default re-scores where the front is undecided
+    assert all(1 <= t.seeds <= 3 for t in front)
     for t in front:
         assert t.user_attrs["arch"] in proc.stdout  # the printed front lists every Pareto network
 

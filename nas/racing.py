@@ -1,0 +1,102 @@
+"""Re-scoring the top-rung front by racing, under a budget.
+
+Once the budget of new networks is met, the front is read off one seed per network; more seeds go
+only where they can change it, as racing methods (Hoeffding races, F-race) spend evaluations on
+the candidates the data do not separate yet:
+
+- a network's place is **open** while no network that costs no more in every cost is more
+  accurate beyond doubt (its interval entirely above);
+- a pair is **undecided** when one network costs no more than the other in every cost (so it would
+  dominate the other if it were as accurate) and their accuracy intervals overlap;
+- both networks of an undecided pair whose dearer member's place is open are **contested**:
+  front members a cheaper neighbour may displace, and off-front networks whose interval reaches
+  the front. Front members with no such neighbour, or separated from it, get no more seeds.
+
+Each round gives one more seed to every contested network, fewest seeds first and the closest
+pairs first, until the re-scoring budget is spent, every contested network has ``1 + refine``
+seeds, or nothing is contested. The budget is a share of the search's own training (its first
+runs and promotions, in top-rung runs), so it grows with the study and with ``--budget``.
+Everything is decided from the study's trials, so every worker (and a resumed run) decides the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from nas.evidence import Evidence, best_evidence
+from nas.trials import DIGEST_ATTR, DUPLICATE_ATTR, LIVE, is_trained_run, replicate_of, rung_of
+
+DEFAULT_SHARE = 0.25  # re-scoring runs per run of the search (bench/RESULTS.md, section 5)
+
+
+def rescoring_budget(trials: Sequence[FrozenTrial], rungs: Sequence[int], share: float) -> int:
+    """Re-scoring runs the study may hold: ``share`` of the search's own trained runs, each
+    weighted by its epochs over the top rung's (so a rung-0 run of 3 epochs under a 9-epoch top
+    rung counts 1/3); at least one run when there is anything to re-score."""
+    own = sum(rungs[min(rung_of(t), len(rungs) - 1)] for t in trials if is_trained_run(t) and replicate_of(t) == 0)
+    return math.ceil(share * own / rungs[-1])
+
+
+def rescoring_runs(trials: Sequence[FrozenTrial]) -> int:
+    """Re-scoring runs done, running or queued."""
+    return sum(t.state in LIVE and replicate_of(t) >= 1 for t in trials)
+
+
+def contested(evidence: Sequence[Evidence]) -> dict[int, float]:
+    """Index into ``evidence`` -> closeness of its closest undecided pair (the gap between the two
+    means over the sum of their interval half-widths: 0 is a coin toss, 1 barely overlapping),
+    for every contested network (see the module's docstring)."""
+    n = len(evidence)
+    if n < 2:
+        return {}
+    acc = np.array([e.accuracy for e in evidence])
+    low, high = np.array([e.low for e in evidence]), np.array([e.high for e in evidence])
+    costs = np.array([e.values[1:] for e in evidence], dtype=float)
+    # cheaper[i, j]: network j costs no more than i in every cost (j would dominate i at equal accuracy)
+    cheaper = np.ones((n, n), dtype=bool)
+    for c in range(costs.shape[1]):
+        cheaper &= costs[None, :, c] <= costs[:, None, c]
+    np.fill_diagonal(cheaper, False)
+    beaten = (cheaper & (low[None, :] > high[:, None])).any(axis=1)  # some cheaper one is surely more accurate
+    overlap = (low[:, None] <= high[None, :]) & (low[None, :] <= high[:, None])
+    undecided = cheaper & overlap & ~beaten[:, None]  # [i, j]: j may displace i, whose place is open
+    half = (high - low) / 2
+    gap = np.abs(acc[:, None] - acc[None, :]) / np.maximum(half[:, None] + half[None, :], 1e-12)
+    gap = np.where(undecided | undecided.T, gap, np.inf)
+    closest = gap.min(axis=1)
+    return {i: float(closest[i]) for i in np.flatnonzero(np.isfinite(closest))}
+
+
+def due_rescoring(
+    trials: Sequence[FrozenTrial], rungs: Sequence[int], refine: int, share: float, val_size: int | None
+) -> list[tuple[FrozenTrial, int]]:
+    """(run to copy, replicate index) for this round's re-scoring runs at the top rung: one more
+    seed for each contested network below ``1 + refine`` seeds, fewest seeds and closest pairs
+    first, as many as the budget has left."""
+    if refine < 1 or share <= 0:
+        return []
+    left = rescoring_budget(trials, rungs, share) - rescoring_runs(trials)
+    if left <= 0:
+        return []
+    top = len(rungs) - 1
+    at_top = [e for e in best_evidence(trials, default_epochs=rungs[-1], val_size=val_size) if e.rung == top]
+    live = [t for t in trials if t.state in LIVE and rung_of(t) == top and DUPLICATE_ATTR not in t.user_attrs]
+    runs = Counter(t.user_attrs.get(DIGEST_ATTR) for t in live)
+    taken: dict[str | None, set[int]] = {}
+    for t in live:
+        taken.setdefault(t.user_attrs.get(DIGEST_ATTR), set()).add(replicate_of(t))
+    order = sorted(
+        (runs[at_top[i].user_attrs[DIGEST_ATTR]], closeness, at_top[i].number, at_top[i])
+        for i, closeness in contested(at_top).items()
+        if runs[at_top[i].user_attrs[DIGEST_ATTR]] < 1 + refine
+    )
+    due = []
+    for _, _, _, e in order[:left]:
+        free = min(k for k in range(1, refine + 1) if k not in taken[e.user_attrs[DIGEST_ATTR]])
+        due.append((e.trial, free))
+    return due

@@ -1,0 +1,101 @@
+"""nas.racing: the re-scoring budget, which networks are contested, and each round's runs."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.evidence import Evidence
+from nas.racing import contested, due_rescoring, rescoring_budget, rescoring_runs
+from nas.schedule import Schedule
+
+from .helpers import run
+
+
+def test_the_budget_is_a_share_of_the_search_s_own_training() -> None:
+    single = [run(i, 0.9, 100) for i in range(8)]
+    assert rescoring_budget(single, (10,), 0.25) == 2
+    dup = run(8, 0.9, 100, digest="net0")
+    dup.user_attrs["duplicate_of"] = 0  # reused, trained nothing: not counted
+    assert rescoring_budget([*single, dup], (10,), 0.25) == 2
+    # rungs of 2, 6, 18 epochs: 9 + 3 + 1 runs are 18 + 18 + 18 epochs, three top-rung runs
+    multi = [run(i, 0.9, 100) for i in range(9)] + [run(9 + i, 0.9, 100, rung=1) for i in range(3)]
+    multi.append(run(12, 0.9, 100, rung=2))
+    assert rescoring_budget(multi, (2, 6, 18), 1.0) == 3
+    assert rescoring_budget(multi, (2, 6, 18), 0.25) == 1  # rounded up: a small study still re-scores
+    queued = run(13, 0.0, 0, digest="net12", rung=2, replicate=1, state=TrialState.WAITING)
+    failed = run(14, 0.0, 0, digest="net12", rung=2, replicate=2, state=TrialState.FAIL)
+    assert rescoring_runs([*multi, queued, failed]) == 1  # queued counts; a failed one is done again
+
+
+def _evidence(number: int, low: float, high: float, flops: float, params: float) -> Evidence:
+    acc = (low + high) / 2
+    return Evidence(run(number, acc, flops, params), (acc,), 2, low, high)
+
+
+def test_only_networks_whose_place_on_the_front_is_undecided_are_contested() -> None:
+    evidence = [
+        _evidence(0, 0.88, 0.92, 100, 1000),  # a front member ...
+        _evidence(1, 0.87, 0.91, 50, 500),  # ... that this cheaper one, overlapping it, may displace
+        _evidence(2, 0.985, 0.995, 400, 4000),  # the most accurate, challenged by 5
+        _evidence(3, 0.79, 0.81, 120, 1200),  # dearer than 0 and surely less accurate: out of the race
+        _evidence(4, 0.50, 0.70, 10, 100),  # the cheapest, separated from everything dearer
+        _evidence(5, 0.965, 0.99, 500, 5000),  # off the front (2 is cheaper), its interval reaches 2's
+        _evidence(6, 0.94, 0.96, 300, 3000),  # on the front, separated from its cheaper and dearer neighbours
+    ]
+    close = contested(evidence)
+    assert sorted(close) == [0, 1, 2, 5]
+    assert close[0] == close[1] == 0.01 / 0.04  # gap of the means over the two half-widths
+    assert contested(evidence[:1]) == {}
+
+
+def _pair(acc0: float = 0.90, acc1: float = 0.89) -> list:
+    """Two overlapping networks (1 is cheaper), one far cheaper and separated, one beaten."""
+    return [run(0, acc0, 100, 1000), run(1, acc1, 50, 500), run(2, 0.5, 10, 100), run(3, 0.3, 200, 2000)]
+
+
+def test_a_round_seeds_the_contested_fewest_seeds_first_within_the_budget() -> None:
+    trials = _pair()
+    assert sorted((t.number, k) for t, k in due_rescoring(trials, (2,), 2, 0.5, 100)) == [(0, 1), (1, 1)]
+    (only,) = due_rescoring(trials, (2,), 2, 0.25, 100)  # a budget of one run: the first of the closest pair
+    assert (only[0].number, only[1]) == (0, 1)
+    trials.append(run(4, 0.91, 100, 1000, digest="net0", replicate=1))
+    # net0 has 2 seeds now: net1 (1 seed) goes first; the budget (0.25 of 4 runs) is spent
+    assert due_rescoring(trials, (2,), 2, 0.25, 100) == []
+    assert [(t.number, k) for t, k in due_rescoring(trials, (2,), 2, 1.0, 100)] == [(1, 1), (0, 2)]
+    assert [(t.number, k) for t, k in due_rescoring(trials, (2,), 1, 1.0, 100)] == [(1, 1)]  # net0 is at 1 + 1
+    assert due_rescoring(trials, (2,), 0, 1.0, 100) == due_rescoring(trials, (2,), 2, 0.0, 100) == []
+
+
+def test_a_failed_run_is_due_again_under_its_own_index() -> None:
+    trials = [*_pair(), run(4, 0.0, 0, digest="net1", replicate=1, state=TrialState.FAIL)]
+    trials.append(run(5, 0.0, 0, digest="net1", replicate=2, state=TrialState.RUNNING))
+    assert [(t.number, k) for t, k in due_rescoring(trials, (2,), 2, 1.0, 100)] == [(0, 1), (1, 1)]
+
+
+def test_separated_networks_get_no_more_seeds() -> None:
+    trials = _pair(acc0=0.95, acc1=0.80)
+    trials += [run(4, 0.951, 100, 1000, digest="net0", replicate=1), run(5, 0.801, 50, 500, digest="net1", replicate=1)]
+    assert due_rescoring(trials, (2,), 2, 1.0, 10_000) == []  # 2 seeds each, far apart: the race is decided
+    close = [*_pair(acc0=0.95, acc1=0.94), run(4, 0.96, 100, 1000, digest="net0", replicate=1),
+             run(5, 0.93, 50, 500, digest="net1", replicate=1)]  # fmt: skip
+    assert sorted((t.number, k) for t, k in due_rescoring(close, (2,), 2, 1.0, 10_000)) == [(0, 2), (1, 2)]
+
+
+def test_only_the_top_rung_is_re_scored() -> None:
+    trials = [run(0, 0.90, 100, 1000), run(1, 0.89, 50, 500)]  # rung 0 of a 2-rung study
+    assert due_rescoring(trials, (2, 6), 2, 1.0, 100) == []
+    trials += [run(2, 0.91, 100, 1000, digest="net0", rung=1), run(3, 0.905, 50, 500, digest="net1", rung=1)]
+    assert sorted(t.number for t, _ in due_rescoring(trials, (2, 6), 2, 1.0, 100)) == [2, 3]
+
+
+def test_the_schedule_queues_a_round_once() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for t in _pair():
+        study.add_trial(t)
+    schedule = Schedule(rungs=(2,), eta=2, refine=2, refine_share=0.5, val_size=100)
+    assert schedule.enqueue_refinements(study) == 2
+    assert schedule.enqueue_refinements(study) == 0  # queued: the budget is spent
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["digest"] for t in waiting) == ["net0", "net1"]
+    assert all(t.user_attrs["replicate"] == 1 for t in waiting)
