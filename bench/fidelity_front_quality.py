@@ -1,7 +1,7 @@
 """Front quality at equal training compute: single-fidelity search vs multi-fidelity + re-scoring
 (and single fidelity + re-scoring, the tool's default).
 
-    python bench/front_quality.py [--seeds 0 1 2] [--budget 24] [--epochs 8] [--min-epochs 3]
+    python bench/fidelity_front_quality.py [--seeds 0 1 2] [--budget 24] [--epochs 8] [--min-epochs 3]
         [--eta 3] [--refine 2] [--long-epochs 24] [--long-seeds 2] [--cache FILE]
 
 On the ``shapes`` set (``proxy_fidelity.draw_shapes``: 10 classes of small coloured shapes in

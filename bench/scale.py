@@ -65,7 +65,7 @@ def instrument(totals: dict[str, float]) -> None:
         return wrapper
 
     nas.schedule.due_promotions = timed("schedule", nas.schedule.due_promotions)
-    nas.schedule.due_refinements = timed("schedule", nas.schedule.due_refinements)
+    nas.schedule.due_rescoring = timed("schedule", nas.schedule.due_rescoring)
     nas.objective.count_cost = timed("cost", nas.objective.count_cost)
     optuna.Study.get_trials = timed("reads", optuna.Study.get_trials)  # every read of the study's trials
     make_sampler = nas.study.make_sampler

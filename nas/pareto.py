@@ -52,8 +52,11 @@ def pareto_front(points: Iterable[Point]) -> list[Point]:
 
 def dominance_matrix(points: np.ndarray) -> np.ndarray:
     """``D[i, j]``: point i dominates point j (all minimised), for every pair at once."""
-    no_worse = (points[:, None, :] <= points[None, :, :]).all(axis=2)
-    better = (points[:, None, :] < points[None, :, :]).any(axis=2)
+    n = len(points)
+    no_worse, better = np.ones((n, n), dtype=bool), np.zeros((n, n), dtype=bool)
+    for column in points.T:  # one objective at a time: n x n, never an n x n x objectives temporary
+        no_worse &= column[:, None] <= column[None, :]
+        better |= column[:, None] < column[None, :]
     return no_worse & better
 
 

@@ -22,7 +22,6 @@ Everything is decided from the study's trials, so every worker (and a resumed ru
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,12 +63,13 @@ def contested(evidence: Sequence[Evidence]) -> dict[int, float]:
     np.fill_diagonal(cheaper, False)
     beaten = (cheaper & (low[None, :] > high[:, None])).any(axis=1)  # some cheaper one is surely more accurate
     overlap = (low[:, None] <= high[None, :]) & (low[None, :] <= high[:, None])
-    undecided = cheaper & overlap & ~beaten[:, None]  # [i, j]: j may displace i, whose place is open
+    i, j = np.nonzero(cheaper & overlap & ~beaten[:, None])  # j may displace i, whose place is open
     half = (high - low) / 2
-    gap = np.abs(acc[:, None] - acc[None, :]) / np.maximum(half[:, None] + half[None, :], 1e-12)
-    gap = np.where(undecided | undecided.T, gap, np.inf)
-    closest = gap.min(axis=1)
-    return {i: float(closest[i]) for i in np.flatnonzero(np.isfinite(closest))}
+    gap = np.abs(acc[i] - acc[j]) / np.maximum(half[i] + half[j], 1e-12)
+    closest = np.full(n, np.inf)
+    np.minimum.at(closest, i, gap)  # both networks of a pair race
+    np.minimum.at(closest, j, gap)
+    return {k: float(closest[k]) for k in np.flatnonzero(np.isfinite(closest))}
 
 
 def due_rescoring(
@@ -85,18 +85,14 @@ def due_rescoring(
         return []
     top = len(rungs) - 1
     at_top = [e for e in best_evidence(trials, default_epochs=rungs[-1], val_size=val_size) if e.rung == top]
-    live = [t for t in trials if t.state in LIVE and rung_of(t) == top and DUPLICATE_ATTR not in t.user_attrs]
-    runs = Counter(t.user_attrs.get(DIGEST_ATTR) for t in live)
-    taken: dict[str | None, set[int]] = {}
-    for t in live:
-        taken.setdefault(t.user_attrs.get(DIGEST_ATTR), set()).add(replicate_of(t))
-    order = sorted(
-        (runs[at_top[i].user_attrs[DIGEST_ATTR]], closeness, at_top[i].number, at_top[i])
-        for i, closeness in contested(at_top).items()
-        if runs[at_top[i].user_attrs[DIGEST_ATTR]] < 1 + refine
-    )
-    due = []
-    for _, _, _, e in order[:left]:
-        free = min(k for k in range(1, refine + 1) if k not in taken[e.user_attrs[DIGEST_ATTR]])
-        due.append((e.trial, free))
-    return due
+    seeds: dict[str | None, set[int]] = {}  # per network, its replicates done, running or queued
+    for t in trials:
+        if t.state in LIVE and rung_of(t) == top and DUPLICATE_ATTR not in t.user_attrs:
+            seeds.setdefault(t.user_attrs.get(DIGEST_ATTR), set()).add(replicate_of(t))
+    race = []
+    for i, closeness in contested(at_top).items():
+        taken = seeds[at_top[i].user_attrs[DIGEST_ATTR]]
+        if len(taken) < 1 + refine:
+            free = min(k for k in range(1, refine + 1) if k not in taken)
+            race.append((len(taken), closeness, at_top[i].number, at_top[i].trial, free))
+    return [(trial, free) for *_, trial, free in sorted(race)[:left]]

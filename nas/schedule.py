@@ -61,12 +61,15 @@ def _first_runs(trials: Iterable[FrozenTrial], rung: int) -> dict[str, FrozenTri
     return runs
 
 
-def due_promotions(trials: Sequence[FrozenTrial], n_rungs: int, eta: int) -> list[FrozenTrial]:
+def due_promotions(
+    trials: Sequence[FrozenTrial], n_rungs: int, eta: int, rungs: Iterable[int] | None = None
+) -> list[FrozenTrial]:
     """Runs to promote now, one rung up: each network in the top 1/eta of a rung that has no live
-    trial at the next rung (a promotion whose trial failed, e.g. a killed worker's, is due again)."""
+    trial at the next rung (a promotion whose trial failed, e.g. a killed worker's, is due again).
+    ``rungs``: only the promotions from these rungs (default: every rung below the top)."""
     live = {run_key(t) for t in trials if t.state in LIVE}
     due = []
-    for rung in range(n_rungs - 1):
+    for rung in sorted(set(range(n_rungs - 1)) if rungs is None else set(rungs) & set(range(n_rungs - 1))):
         runs = list(_first_runs(trials, rung).values())
         for i in top_fraction([minimised(t.values, log_costs=True) for t in runs], eta):
             if (runs[i].user_attrs[DIGEST_ATTR], rung + 1, 0) not in live:
@@ -106,11 +109,17 @@ class Schedule:
     refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's own runs
     val_size: int | None = None  # validation images: the accuracy intervals' binomial part
 
-    def enqueue_promotions(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
-        """Queue the promotions due now (``trials``: the study as just read, if the caller has it); how many."""
+    def enqueue_promotions(
+        self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None, after: FrozenTrial | None = None
+    ) -> int:
+        """Queue the promotions due now (``trials``: the study as just read, if the caller has it);
+        how many. ``after``: a trial that just finished: only the rungs it can change are sorted
+        (its own; the one below, for a promotion that failed); default every rung."""
         if len(self.rungs) < 2:
             return 0
-        due = due_promotions(study.get_trials(deepcopy=False) if trials is None else trials, len(self.rungs), self.eta)
+        rungs = None if after is None else (rung_of(after), rung_of(after) - 1)
+        trials = study.get_trials(deepcopy=False) if trials is None else trials
+        due = due_promotions(trials, len(self.rungs), self.eta, rungs)
         for run in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
         return len(due)
@@ -128,11 +137,17 @@ class Schedule:
         top-rung front. ``run_one`` runs one queued trial and returns it. Trials still running
         elsewhere are left to their workers, which settle the same way when they finish (a dead
         worker's: to the next run, once its heartbeat is stale)."""
+        seen_failures = -1
         while True:
             with quiet_experimental():
                 optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed (and re-queued)
-            queued = self.enqueue_promotions(study)
-            states = [t.state for t in study.get_trials(deepcopy=False)]
+            trials = study.get_trials(deepcopy=False)
+            failures = sum(t.state == TrialState.FAIL for t in trials)
+            # Every rung on the first look and after a failure (a dead worker's promotion is due
+            # again); otherwise the loop's callback has queued what the last run made due.
+            queued = self.enqueue_promotions(study, trials) if failures != seen_failures else 0
+            seen_failures = failures
+            states = [t.state for t in trials]
             if queued or TrialState.WAITING in states:
                 last = run_one()
                 if last.state == TrialState.PRUNED and PROMOTED_FROM_ATTR not in last.user_attrs:

@@ -99,7 +99,7 @@ def run_search(
         if on_trial is not None:
             on_trial(trial, done, trials)
         streak.record(study, trial)
-        schedule.enqueue_promotions(study, trials)
+        schedule.enqueue_promotions(study, trials, after=trial)
         if len(done) >= config.budget:
             study.stop()
 

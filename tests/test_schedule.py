@@ -75,3 +75,20 @@ def test_the_schedule_enqueues_what_is_due_into_a_real_study() -> None:
     assert all(t.system_attrs["fixed_params"] == {"x": int(t.user_attrs["digest"][3:])} for t in waiting)
     assert all(t.user_attrs["rung"] == 1 and t.user_attrs["replicate"] == 0 for t in waiting)
     assert Schedule(rungs=(6,), eta=2, refine=1).enqueue_promotions(study) == 0  # one rung: nothing to promote
+
+
+def test_after_a_run_only_the_rungs_it_can_change_are_sorted() -> None:
+    """A rung-0 run can make promotions from rung 0 due; a failed promotion at rung 1, from rung 0
+    again; a finished rung-1 run, from rung 1. The others are left to the next full look."""
+    trials = [run(i, 0.5 + 0.05 * i, 1000 + 10 * i) for i in range(6)]
+    trials += [run(6 + i, 0.6 + 0.1 * i, 100 + i, digest=f"net{i}", rung=1) for i in range(3)]
+    every = {t.number for t in due_promotions(trials, 3, 3)}
+    assert {t.number for t in due_promotions(trials, 3, 3, rungs=(0,))} == every - {6, 7, 8}
+    assert {t.number for t in due_promotions(trials, 3, 3, rungs=(1, 0))} == every
+    assert due_promotions(trials, 3, 3, rungs=(2, 1)) == due_promotions(trials, 3, 3, rungs=(1,))
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for t in trials:
+        study.add_trial(t)
+    schedule = Schedule(rungs=(2, 6, 18), eta=3, refine=0)
+    assert schedule.enqueue_promotions(study, after=trials[0]) == len(every - {6, 7, 8})
+    assert schedule.enqueue_promotions(study, after=trials[6]) == len(every & {6, 7, 8})
