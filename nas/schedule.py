@@ -69,7 +69,7 @@ def due_promotions(
     ``rungs``: only the promotions from these rungs (default: every rung below the top)."""
     live = {run_key(t) for t in trials if t.state in LIVE}
     due = []
-    for rung in sorted(set(range(n_rungs - 1)) if rungs is None else set(rungs) & set(range(n_rungs - 1))):
+    for rung in range(n_rungs - 1) if rungs is None else sorted(set(rungs) & set(range(n_rungs - 1))):
         runs = list(_first_runs(trials, rung).values())
         for i in top_fraction([minimised(t.values, log_costs=True) for t in runs], eta):
             if (runs[i].user_attrs[DIGEST_ATTR], rung + 1, 0) not in live:

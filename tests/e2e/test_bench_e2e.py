@@ -33,6 +33,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
                               "--per-class", "12", "--cache", ""],
          ["re-scoring runs", "racing 0.25 - band", "hv_long", "noise ceiling"]),
         ("default_search_time.py", ["--budget", "2", "--repeats", "1"], ["baseline (--refine 0)", "ratio"]),
+        ("seed_spread.py", ["--archs", "2", "--seeds", "2", "--epochs", "1"],
+         ["baseline (assumed)", "figure  (measured)"]),
         ("scale.py", ["--trials", "30", "--window", "10", "--setups", "sqlite:1", "--train-seconds", "0"],
          ["single fidelity", "multi fidelity", "baseline: per-trial cost", "trained twice: 0"]),
         ("latency.py", ["--archs", "3", "--trials", "1"], ["baseline naive timing", "figure   nas.latency.measure",
