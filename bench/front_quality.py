@@ -10,12 +10,14 @@ clutter, where long training separates networks and does not saturate), per sear
 - **band** (the previous release's rule): a copy of that study, re-scored with ``--refine`` more
   seeds for every top-rung network within 0.01 accuracy of the front, repeated until none is due;
 - **racing S**: another copy, re-scored as ``python -m nas.search`` does now with
-  ``--refine-budget S`` (each share in ``--shares``).
+  ``--refine-budget S`` (each share in ``--shares``);
+- **racing =band**: racing with the budget of runs the band spent on that seed (equal compute).
 All arms share the same first runs, so their differences are paired. Every member of any arm's
 front is trained long (train + validation, ``--long-epochs``, ``--long-seeds`` seeds; cached) and
 scored on the test split. Printed per seed and over seeds (mean; 95% paired t intervals of
 racing - band and racing - none):
-- re-scoring runs (the compute each arm adds to the search);
+- re-scoring runs, and their training time as a share of the search's own (the compute each
+  arm adds);
 - Kendall tau between the accuracy the tool reports for its front and the long-run accuracy;
 - hypervolume of the front under long-run accuracy (normalised axes, nas.hypervolume);
 - the noise ceiling: tau between the long-run seeds on the same networks.
@@ -48,6 +50,7 @@ from nas.front import feasible_front  # noqa: E402
 from nas.hypervolume import hypervolume  # noqa: E402
 from nas.pareto import dominates, minimised  # noqa: E402
 from nas.proxy import ProxyConfig, train_and_evaluate  # noqa: E402
+from nas.racing import rescoring_cost, search_cost  # noqa: E402
 from nas.schedule import promotion_attrs  # noqa: E402
 from nas.search_config import SearchConfig  # noqa: E402
 from nas.search_loop import run_search  # noqa: E402
@@ -94,6 +97,12 @@ def copy_study(config: SearchConfig, folder: Path, name: str) -> SearchConfig:
 
 def rescoring_runs(study: optuna.Study) -> int:
     return sum(replicate_of(t) >= 1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def cost_share(study: optuna.Study) -> float:
+    """Re-scoring training time over the search's own (each run at the cost of the run it copies)."""
+    trials = study.get_trials(deepcopy=False)
+    return rescoring_cost(trials) / search_cost(trials)
 
 
 def with_accuracy(t: Evidence, accuracy: float) -> FrozenTrial:
@@ -149,7 +158,7 @@ def main() -> None:
                 accs.append(cache[key])
             return accs
 
-        arms = ["none", "band", *(f"racing {s:g}" for s in args.shares)]
+        arms = ["none", "band", *(f"racing {s:g}" for s in args.shares), "racing =band"]
         rows: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
         ceiling_pairs: list[tuple[list[float], list[float]]] = []
         for seed in args.seeds:
@@ -160,9 +169,11 @@ def main() -> None:
             none = run_search(base)
             base = replace(base, study_name=none.study_name)
             studies = {"none": none, "band": rescore_with_band(copy_study(base, folder, "band"), args.refine)}
-            for share in args.shares:
-                config = replace(copy_study(base, folder, f"racing{share:g}"), refine=args.refine, refine_budget=share)
-                studies[f"racing {share:g}"] = run_search(config)
+            band_share = cost_share(studies["band"])  # racing given the band's compute
+            racing = [*((f"racing {s:g}", s) for s in args.shares), ("racing =band", band_share)]
+            for i, (arm, share) in enumerate(racing):
+                config = replace(copy_study(base, folder, f"racing{i}"), refine=args.refine, refine_budget=share)
+                studies[arm] = run_search(config)
             fronts = {arm: feasible_front(study) for arm, study in studies.items()}
             members = {e.user_attrs["digest"]: e for f in fronts.values() for e in f}
             longs = {d: long_run(e) for d, e in members.items()}
@@ -174,18 +185,20 @@ def main() -> None:
                 actual = [mean_long[e.user_attrs["digest"]] for e in front]
                 figures = {
                     "rescoring_runs": float(rescoring_runs(studies[arm])),
+                    "cost_share": cost_share(studies[arm]),
                     "front": float(len(front)),
                     "tau": kendalltau(reported, actual)[0] if len(front) > 1 else float("nan"),
                     "hv_long": hypervolume([with_accuracy(e, a) for e, a in zip(front, actual, strict=True)]),
                 }
                 for k, v in figures.items():
                     rows[arm].setdefault(k, []).append(v)
-                print(f"  {arm:12}: {figures['rescoring_runs']:3.0f} re-scoring runs, front {len(front):2}, tau "
-                      f"{figures['tau']:+.3f}, long-run HV {figures['hv_long']:.4f}", flush=True)  # fmt: skip
+                print(f"  {arm:12}: {figures['rescoring_runs']:3.0f} re-scoring runs ({figures['cost_share']:.2f} "
+                      f"of the search's training time), front {len(front):2}, tau {figures['tau']:+.3f}, long-run "
+                      f"HV {figures['hv_long']:.4f}", flush=True)  # fmt: skip
 
         ceiling = statistics.fmean(kendalltau(a, b)[0] for a, b in ceiling_pairs)
         print(f"\nover {len(args.seeds)} seeds (mean, then racing - band and racing - none, paired):")
-        for key in ("rescoring_runs", "front", "tau", "hv_long"):
+        for key in ("rescoring_runs", "cost_share", "front", "tau", "hv_long"):
             print(f"  {key:15} " + "  ".join(f"{arm} {np.nanmean(rows[arm][key]):.4f}" for arm in arms))
             for arm in arms[2:]:
                 for other in ("band", "none"):

@@ -14,36 +14,45 @@ the candidates the data do not separate yet:
 
 Each round gives one more seed to every contested network, fewest seeds first and the closest
 pairs first, until the re-scoring budget is spent, every contested network has ``1 + refine``
-seeds, or nothing is contested. The budget is a share of the search's own training (its first
-runs and promotions, in top-rung runs), so it grows with the study and with ``--budget``.
+seeds, or nothing is contested. The budget is a share of the search's own training time (its
+first runs and promotions, as measured and stored with each run), so it grows with the study and
+with ``--budget``, and re-scoring the front's larger networks costs what it costs.
 Everything is decided from the study's trials, so every worker (and a resumed run) decides the same.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from optuna.trial import FrozenTrial
 
 from nas.evidence import Evidence, best_evidence
-from nas.trials import DIGEST_ATTR, DUPLICATE_ATTR, LIVE, is_trained_run, replicate_of, rung_of
+from nas.trials import DIGEST_ATTR, DUPLICATE_ATTR, LIVE, PROMOTED_FROM_ATTR, is_trained_run, replicate_of, rung_of
 
-DEFAULT_SHARE = 0.25  # re-scoring runs per run of the search (bench/RESULTS.md, section 5)
-
-
-def rescoring_budget(trials: Sequence[FrozenTrial], rungs: Sequence[int], share: float) -> int:
-    """Re-scoring runs the study may hold: ``share`` of the search's own trained runs, each
-    weighted by its epochs over the top rung's (so a rung-0 run of 3 epochs under a 9-epoch top
-    rung counts 1/3); at least one run when there is anything to re-score."""
-    own = sum(rungs[min(rung_of(t), len(rungs) - 1)] for t in trials if is_trained_run(t) and replicate_of(t) == 0)
-    return math.ceil(share * own / rungs[-1])
+DEFAULT_SHARE = 0.25  # re-scoring training time per second of the search's own (bench/RESULTS.md, section 5)
+TRAIN_SECONDS_ATTR = "train_seconds"
 
 
-def rescoring_runs(trials: Sequence[FrozenTrial]) -> int:
-    """Re-scoring runs done, running or queued."""
-    return sum(t.state in LIVE and replicate_of(t) >= 1 for t in trials)
+def run_cost(trial: FrozenTrial) -> float:
+    """A run's training cost: its measured training seconds (its epochs, if it was recorded without)."""
+    return float(trial.user_attrs.get(TRAIN_SECONDS_ATTR) or trial.user_attrs.get("epochs", 1))
+
+
+def search_cost(trials: Sequence[FrozenTrial]) -> float:
+    """Training cost of the search's own runs: new networks' first runs and promotions."""
+    return sum(run_cost(t) for t in trials if is_trained_run(t) and replicate_of(t) == 0)
+
+
+def rescoring_cost(trials: Sequence[FrozenTrial]) -> float:
+    """Cost of the re-scoring runs done, running or queued, each counted at the cost of the run it
+    copies: what the budget was planned with, so a round goes over it by one run at most."""
+    by_number = {t.number: t for t in trials}
+    return sum(
+        run_cost(by_number.get(t.user_attrs.get(PROMOTED_FROM_ATTR), t))
+        for t in trials
+        if t.state in LIVE and replicate_of(t) >= 1
+    )
 
 
 def contested(evidence: Sequence[Evidence]) -> dict[int, float]:
@@ -77,10 +86,10 @@ def due_rescoring(
 ) -> list[tuple[FrozenTrial, int]]:
     """(run to copy, replicate index) for this round's re-scoring runs at the top rung: one more
     seed for each contested network below ``1 + refine`` seeds, fewest seeds and closest pairs
-    first, as many as the budget has left."""
+    first, as many as the budget has left: ``share`` of the search's own training time."""
     if refine < 1 or share <= 0:
         return []
-    left = rescoring_budget(trials, rungs, share) - rescoring_runs(trials)
+    left = share * search_cost(trials) - rescoring_cost(trials)
     if left <= 0:
         return []
     top = len(rungs) - 1
@@ -95,4 +104,10 @@ def due_rescoring(
         if len(taken) < 1 + refine:
             free = min(k for k in range(1, refine + 1) if k not in taken)
             race.append((len(taken), closeness, at_top[i].number, at_top[i].trial, free))
-    return [(trial, free) for *_, trial, free in sorted(race)[:left]]
+    due = []
+    for *_, trial, free in sorted(race):
+        if left <= 0:
+            break
+        due.append((trial, free))
+        left -= run_cost(trial)  # the last run may go over the budget, by one run at most
+    return due

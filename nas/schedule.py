@@ -106,7 +106,7 @@ class Schedule:
     rungs: tuple[int, ...]  # proxy epochs per rung, fewest first
     eta: int
     refine: int  # at most this many more seeds per network when re-scoring the top-rung front
-    refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's own runs
+    refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's training time
     val_size: int | None = None  # validation images: the accuracy intervals' binomial part
 
     def enqueue_promotions(

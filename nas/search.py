@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=non_negative_int, help="once the budget is met, re-score the networks "
                    "whose place on the front is undecided with up to K more seeds "
                    f"(default {d['refine']}; 0: off)")  # fmt: skip
-    p.add_argument("--refine-budget", type=share_arg, help="re-scoring runs: at most this share of the search's own "
-                   f"runs (default {d['refine_budget']}: a quarter)")  # fmt: skip
+    p.add_argument("--refine-budget", type=share_arg, help="re-scoring training time: at most this share of the "
+                   f"search's own (default {d['refine_budget']}: a quarter)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, help="proxy batch of a new study, learning rate scaled with "
                    f"it (default {ProxyConfig.batch_size})")  # fmt: skip
     p.add_argument("--storage", help=f"SQLAlchemy URL of the study database (default {d['storage']})")

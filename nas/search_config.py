@@ -59,7 +59,7 @@ class SearchConfig:
     min_epochs: int | None = None
     eta: int | None = None  # the top 1/eta of a rung are promoted (default nas.schedule.DEFAULT_ETA)
     refine: int = 2  # once the budget is met: at most this many more seeds per contested network
-    refine_budget: float = DEFAULT_SHARE  # re-scoring runs: at most this share of the search's own
+    refine_budget: float = DEFAULT_SHARE  # re-scoring training time: at most this share of the search's
     storage: str = DEFAULT_STORAGE  # any SQLAlchemy URL
     study_name: str | None = None  # default: "<dataset>-<space>"
     sampler: str = "tpe"

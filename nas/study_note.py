@@ -35,7 +35,7 @@ def study_note(config: SearchConfig, settings: StudySettings, objectives: tuple[
         f"| horizontal flips | {'on' if settings.hflip else 'off'} |\n"
         f"| proxy epochs (per rung) | {', '.join(map(str, settings.rungs))} (eta {settings.eta}) |\n"
         f"| re-scoring | up to {config.refine} more seeds per undecided network, at most {config.refine_budget:g} "
-        "of the search's runs |\n"
+        "of the search's training time |\n"
         f"| sampler | `{config.sampler}` |\n| seed | {config.seed} |\n"
         f"| constraints | {limits or 'none'} |\n| latency | {latency} |\n\n"
         f"Command:\n\n```\n{' '.join(config.command) or 'python -m nas.search'}\n```\n\n"

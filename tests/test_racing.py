@@ -6,26 +6,27 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.evidence import Evidence
-from nas.racing import contested, due_rescoring, rescoring_budget, rescoring_runs
+from nas.racing import contested, due_rescoring, rescoring_cost, search_cost
 from nas.schedule import Schedule
 
 from .helpers import run
 
 
-def test_the_budget_is_a_share_of_the_search_s_own_training() -> None:
+def test_the_budget_is_a_share_of_the_search_s_own_training_time() -> None:
     single = [run(i, 0.9, 100) for i in range(8)]
-    assert rescoring_budget(single, (10,), 0.25) == 2
+    for i, t in enumerate(single):
+        t.user_attrs["train_seconds"] = 1.0 + i  # 36 s in all
+    assert search_cost(single) == 36.0
     dup = run(8, 0.9, 100, digest="net0")
-    dup.user_attrs["duplicate_of"] = 0  # reused, trained nothing: not counted
-    assert rescoring_budget([*single, dup], (10,), 0.25) == 2
-    # rungs of 2, 6, 18 epochs: 9 + 3 + 1 runs are 18 + 18 + 18 epochs, three top-rung runs
+    dup.user_attrs |= {"duplicate_of": 0, "train_seconds": 9.0}  # reused, trained nothing: not counted
+    assert search_cost([*single, dup]) == 36.0
+    # promotions count; runs recorded without their seconds count their epochs (2, 6, 18 by rung)
     multi = [run(i, 0.9, 100) for i in range(9)] + [run(9 + i, 0.9, 100, rung=1) for i in range(3)]
-    multi.append(run(12, 0.9, 100, rung=2))
-    assert rescoring_budget(multi, (2, 6, 18), 1.0) == 3
-    assert rescoring_budget(multi, (2, 6, 18), 0.25) == 1  # rounded up: a small study still re-scores
-    queued = run(13, 0.0, 0, digest="net12", rung=2, replicate=1, state=TrialState.WAITING)
-    failed = run(14, 0.0, 0, digest="net12", rung=2, replicate=2, state=TrialState.FAIL)
-    assert rescoring_runs([*multi, queued, failed]) == 1  # queued counts; a failed one is done again
+    assert search_cost(multi) == 9 * 2 + 3 * 6
+    queued = run(13, 0.0, 0, digest="net9", rung=1, replicate=1, state=TrialState.WAITING)
+    queued.user_attrs["promoted_from"] = 9
+    failed = run(14, 0.0, 0, digest="net10", rung=1, replicate=2, state=TrialState.FAIL)
+    assert rescoring_cost([*multi, queued, failed]) == 6  # at its copy's cost; a failed one is done again
 
 
 def _evidence(number: int, low: float, high: float, flops: float, params: float) -> Evidence:
@@ -99,3 +100,17 @@ def test_the_schedule_queues_a_round_once() -> None:
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert sorted(t.user_attrs["digest"] for t in waiting) == ["net0", "net1"]
     assert all(t.user_attrs["replicate"] == 1 for t in waiting)
+
+
+def test_every_cost_of_the_study_counts_latency_too() -> None:
+    """With latency as a third cost, a network with fewer FLOPs and params but slower is not one
+    that could take a faster network's place: the pair is not raced."""
+
+    def measured(number: int, low: float, high: float, latency_ms: float) -> Evidence:
+        acc = (low + high) / 2
+        trial = run(number, acc, 100 - number, 1000 - number)
+        trial.values = [acc, 100 - number, 1000 - number, latency_ms]
+        return Evidence(trial, (acc,), 2, low, high)
+
+    assert sorted(contested([measured(0, 0.88, 0.92, 1.0), measured(1, 0.87, 0.91, 2.0)])) == []
+    assert sorted(contested([measured(0, 0.88, 0.92, 2.0), measured(1, 0.87, 0.91, 1.0)])) == [0, 1]

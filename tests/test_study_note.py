@@ -17,7 +17,7 @@ def test_the_note_lists_the_settings_limits_and_command(tmp_path) -> None:
     note = study_note(config, settings, ("accuracy", "flops", "params"))
     assert note.startswith("# digits-mixed\n")
     for line in ("| resolutions | 8, 12 |", "| proxy epochs (per rung) | 2, 6 (eta 3) |",
-                 "| re-scoring | up to 1 more seeds per undecided network, at most 0.25",
+                 "| re-scoring | up to 1 more seeds per undecided network, at most 0.25 of the search",
                  "| constraints | flops <= 5M, latency <= 2 ms |", "| latency | not measured |",
                  "python -m nas.search --max-flops 5M"):  # fmt: skip
         assert line in note

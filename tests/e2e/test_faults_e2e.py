@@ -13,8 +13,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from nas.storage import make_storage
+from nas.trials import replicate_of, run_key
 
-from ..helpers import complete, main, start_search, trials, wait_for
+from ..helpers import complete, main, settled_rescoring, start_search, trials, wait_for
 
 
 @pytest.mark.slow
@@ -88,3 +89,26 @@ def test_trial_killed_before_its_parameters_were_written_is_retried_with_a_new_a
     retried = [t for t in after if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
     assert retried and retried[0].state == TrialState.COMPLETE and retried[0].params
     assert len(complete(storage)) == 2
+
+
+@pytest.mark.slow
+def test_worker_killed_while_re_scoring_loses_nothing_and_the_run_is_redone(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    args = ["--budget", "8", "--epochs", "6", "--refine", "2", "--refine-budget", "1", "--heartbeat", "1"]
+    proc = start_search(storage, *args)
+
+    def re_scoring() -> bool:  # a re-scoring run, parameters written, training
+        return any(t.state == TrialState.RUNNING and replicate_of(t) >= 1 and t.params for t in trials(storage))
+
+    wait_for(re_scoring, timeout=600)
+    killed = next(t for t in trials(storage) if t.state == TrialState.RUNNING and replicate_of(t) >= 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(4)  # past the grace period (2 x heartbeat; SQLite timestamps in whole seconds)
+    proc = start_search(storage, *args)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    assert trials(storage)[killed.number].state == TrialState.FAIL
+    rescored = settled_rescoring(optuna.load_study(study_name="digits-mixed", storage=storage), refine=2, share=1.0)
+    keys = [run_key(t) for t in rescored]
+    assert len(keys) == len(set(keys)) and run_key(killed) in keys  # redone once, under its own index
