@@ -44,6 +44,7 @@ from nas.parallel import (
     worker_config,
 )
 from nas.pareto import pareto_front
+from nas.racing import rescoring_cost, search_cost
 from nas.recipe import ProxyConfig
 from nas.sampler import SAMPLERS
 from nas.schedule import DEFAULT_ETA
@@ -185,9 +186,12 @@ def summary(study: optuna.Study, config: SearchConfig, minutes: float, table: st
     total = len(budget_runs(study.get_trials(deepcopy=False)))
     extra = f" ({total - config.budget} beyond the budget: in flight when it was reached)" if total > config.budget \
         else ""  # fmt: skip
-    runs = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not counts_toward_budget(t)]
+    every = study.get_trials(deepcopy=False)
+    runs = [t for t in every if t.state == TrialState.COMPLETE and not counts_toward_budget(t)]
     promoted = sum(replicate_of(t) == 0 for t in runs)
-    more = f"; plus {promoted} promotions and {len(runs) - promoted} re-scoring runs" if runs else ""
+    share = rescoring_cost(every) / (search_cost(every) or 1)
+    more = (f"; plus {promoted} promotions and {len(runs) - promoted} re-scoring runs ({share:.2f} of the search's "
+            f"training time; --refine-budget {config.refine_budget:g})") if runs else ""  # fmt: skip
     objectives = study_objectives(study)
     where = f" --storage {config.storage} --study-name {study.study_name}"
     return "\n".join([

@@ -26,7 +26,8 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     assert "Pareto front" in out and "optuna-dashboard" in out
     # once the budget is met, the re-scoring runs have a progress line of their own, saying why
     settled = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("promotions and re-scoring")]
-    assert settled and "seed 3 of a network near the front" in settled[-1] and "100%" in settled[-1]
+    assert settled and "of a network whose place on the front is undecided" in settled[-1] and "100%" in settled[-1]
+    assert "re-scoring runs (" in out and "of the search's training time; --refine-budget 0.25)" in out
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study.metric_names == ["accuracy", "flops", "params"]
