@@ -46,7 +46,7 @@ def search_cost(trials: Sequence[FrozenTrial]) -> float:
 
 def rescoring_cost(trials: Sequence[FrozenTrial]) -> float:
     """Cost of the re-scoring runs done, running or queued, each counted at the cost of the run it
-    copies: what the budget was planned with, so a round goes over it by one run at most."""
+    copies: what the budget was planned with."""
     by_number = {t.number: t for t in trials}
     return sum(
         run_cost(by_number.get(t.user_attrs.get(PROMOTED_FROM_ATTR), t))
@@ -86,7 +86,7 @@ def due_rescoring(
 ) -> list[tuple[FrozenTrial, int]]:
     """(run to copy, replicate index) for this round's re-scoring runs at the top rung: one more
     seed for each contested network below ``1 + refine`` seeds, fewest seeds and closest pairs
-    first, as many as the budget has left: ``share`` of the search's own training time."""
+    first, as many as fit in what the budget has left (``share`` of the search's own training time)."""
     if refine < 1 or share <= 0:
         return []
     left = share * search_cost(trials) - rescoring_cost(trials)
@@ -106,8 +106,7 @@ def due_rescoring(
             race.append((len(taken), closeness, at_top[i].number, at_top[i].trial, free))
     due = []
     for *_, trial, free in sorted(race):
-        if left <= 0:
-            break
-        due.append((trial, free))
-        left -= run_cost(trial)  # the last run may go over the budget, by one run at most
+        if run_cost(trial) <= left:  # never over the budget: a network too dear for what is left waits
+            due.append((trial, free))
+            left -= run_cost(trial)
     return due

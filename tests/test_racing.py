@@ -114,3 +114,13 @@ def test_every_cost_of_the_study_counts_latency_too() -> None:
 
     assert sorted(contested([measured(0, 0.88, 0.92, 1.0), measured(1, 0.87, 0.91, 2.0)])) == []
     assert sorted(contested([measured(0, 0.88, 0.92, 2.0), measured(1, 0.87, 0.91, 1.0)])) == [0, 1]
+
+
+def test_a_network_too_dear_for_what_is_left_waits_and_cheaper_ones_go() -> None:
+    trials = _pair()
+    trials[0].user_attrs["train_seconds"] = 10.0  # net0, contested, costs 10 s a run; net1 1 s
+    for t in trials[1:]:
+        t.user_attrs["train_seconds"] = 1.0
+    # the search trained 13 s: a quarter is 3.25 s, too little for net0, enough for net1
+    assert [(t.number, k) for t, k in due_rescoring(trials, (2,), 2, 0.25, 100)] == [(1, 1)]
+    assert sorted(t.number for t, _ in due_rescoring(trials, (2,), 2, 1.0, 100)) == [0, 1]
