@@ -45,6 +45,7 @@ from proxy_fidelity import draw_shapes  # noqa: E402
 
 from nas import ArchSpec  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
+from nas.dataset import Dataset  # noqa: E402
 from nas.evidence import Evidence, best_evidence  # noqa: E402
 from nas.front import feasible_front  # noqa: E402
 from nas.hypervolume import hypervolume  # noqa: E402
@@ -117,6 +118,70 @@ def paired(diffs: list[float]) -> str:
     return f"{mean:+.4f} (95% paired interval {mean - half:+.4f}..{mean + half:+.4f})"
 
 
+class LongRuns:
+    """Long-run test accuracy per network and seed, cached in a JSON file across runs."""
+
+    def __init__(self, data: Dataset, args: argparse.Namespace) -> None:
+        self.data, self.args = data, args
+        self.path = Path(args.cache) if args.cache else None
+        self.cache: dict[str, float] = json.loads(self.path.read_text()) if self.path and self.path.exists() else {}
+
+    def __call__(self, e: Evidence) -> list[float]:
+        spec, args = ArchSpec.from_string(e.user_attrs["arch"]), self.args
+        accs = []
+        for seed in range(1, args.long_seeds + 1):
+            key = f"{args.per_class} {spec.digest()} e{args.long_epochs} s{seed}"
+            if key not in self.cache:
+                self.cache[key] = train_and_evaluate(
+                    spec, self.data, ProxyConfig(epochs=args.long_epochs), seed=seed, train_on=("train", "val"),
+                    eval_on="test",
+                ).accuracy  # fmt: skip
+                if self.path:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self.path.write_text(json.dumps(self.cache, indent=1))
+            accs.append(self.cache[key])
+        return accs
+
+
+def run_arms(dataset: str, seed: int, folder: Path, args: argparse.Namespace) -> dict[str, optuna.Study]:
+    """One search (none), then each arm's re-scoring on a copy of it."""
+    base = SearchConfig(dataset=dataset, seed=seed, device="cpu", budget=args.budget, epochs=args.epochs,
+                        refine=0, storage=f"sqlite:///{folder / 'none.db'}")  # fmt: skip
+    none = run_search(base)
+    base = replace(base, study_name=none.study_name)
+    studies = {"none": none, "band": rescore_with_band(copy_study(base, folder, "band"), args.refine)}
+    racing = [*((f"racing {s:g}", s) for s in args.shares), ("racing =band", cost_share(studies["band"]))]
+    for i, (arm, share) in enumerate(racing):
+        config = replace(copy_study(base, folder, f"racing{i}"), refine=args.refine, refine_budget=share)
+        studies[arm] = run_search(config)
+    return studies
+
+
+def score(study: optuna.Study, front: list[Evidence], mean_long: dict[str, float]) -> dict[str, float]:
+    reported = [e.accuracy for e in front]
+    actual = [mean_long[e.user_attrs["digest"]] for e in front]
+    return {
+        "rescoring_runs": float(rescoring_runs(study)),
+        "cost_share": cost_share(study),
+        "front": float(len(front)),
+        "tau": kendalltau(reported, actual)[0] if len(front) > 1 else float("nan"),
+        "hv_long": hypervolume([with_accuracy(e, a) for e, a in zip(front, actual, strict=True)]),
+    }
+
+
+def print_summary(rows: dict[str, dict[str, list[float]]], ceiling: float, args: argparse.Namespace) -> None:
+    arms = list(rows)
+    print(f"\nover {len(args.seeds)} seeds (mean, then racing - band and racing - none, paired):")
+    for key in ("rescoring_runs", "cost_share", "front", "tau", "hv_long"):
+        print(f"  {key:15} " + "  ".join(f"{arm} {np.nanmean(rows[arm][key]):.4f}" for arm in arms))
+        for arm in arms[2:]:
+            for other in ("band", "none"):
+                diffs = [b - a for a, b in zip(rows[other][key], rows[arm][key], strict=True)
+                         if not (np.isnan(a) or np.isnan(b))]  # fmt: skip
+                print(f"  {'':15} {arm} - {other}: {paired(diffs) if diffs else 'n/a'}")
+    print(f"noise ceiling: tau between long-run seeds 1 and {args.long_seeds} on the front members: {ceiling:.3f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -130,50 +195,20 @@ def main() -> None:
     p.add_argument("--cache", default="studies/front_quality_cache.json", help="long-run results, reused ('': none)")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cache_path = Path(args.cache) if args.cache else None
-    cache: dict[str, float] = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "shapes"
         draw_shapes(root, per_class=args.per_class)
-        dataset = f"folder:{root}"
-        data = load_dataset(dataset)
+        data = load_dataset(f"folder:{root}")
         print(f"shapes: {len(data.train_y)} train / {len(data.val_y)} validation / {len(data.test_y)} test images; "
               f"search {args.budget} networks x {args.epochs} epochs, --refine {args.refine}; long runs "
               f"{args.long_epochs} epochs on train+validation, {args.long_seeds} seeds, test split")  # fmt: skip
-
-        def long_run(e: Evidence) -> list[float]:
-            spec = ArchSpec.from_string(e.user_attrs["arch"])
-            accs = []
-            for seed in range(1, args.long_seeds + 1):
-                key = f"{args.per_class} {spec.digest()} e{args.long_epochs} s{seed}"
-                if key not in cache:
-                    cache[key] = train_and_evaluate(
-                        spec, data, ProxyConfig(epochs=args.long_epochs), seed=seed, train_on=("train", "val"),
-                        eval_on="test",
-                    ).accuracy  # fmt: skip
-                    if cache_path:
-                        cache_path.parent.mkdir(parents=True, exist_ok=True)
-                        cache_path.write_text(json.dumps(cache, indent=1))
-                accs.append(cache[key])
-            return accs
-
-        arms = ["none", "band", *(f"racing {s:g}" for s in args.shares), "racing =band"]
-        rows: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
+        long_run = LongRuns(data, args)
+        rows: dict[str, dict[str, list[float]]] = {}
         ceiling_pairs: list[tuple[list[float], list[float]]] = []
         for seed in args.seeds:
             folder = Path(tmp) / f"seed{seed}"
             folder.mkdir()
-            base = SearchConfig(dataset=dataset, seed=seed, device="cpu", budget=args.budget, epochs=args.epochs,
-                                refine=0, storage=f"sqlite:///{folder / 'none.db'}")  # fmt: skip
-            none = run_search(base)
-            base = replace(base, study_name=none.study_name)
-            studies = {"none": none, "band": rescore_with_band(copy_study(base, folder, "band"), args.refine)}
-            band_share = cost_share(studies["band"])  # racing given the band's compute
-            racing = [*((f"racing {s:g}", s) for s in args.shares), ("racing =band", band_share)]
-            for i, (arm, share) in enumerate(racing):
-                config = replace(copy_study(base, folder, f"racing{i}"), refine=args.refine, refine_budget=share)
-                studies[arm] = run_search(config)
+            studies = run_arms(f"folder:{root}", seed, folder, args)
             fronts = {arm: feasible_front(study) for arm, study in studies.items()}
             members = {e.user_attrs["digest"]: e for f in fronts.values() for e in f}
             longs = {d: long_run(e) for d, e in members.items()}
@@ -181,31 +216,13 @@ def main() -> None:
             mean_long = {d: statistics.fmean(v) for d, v in longs.items()}
             print(f"\nseed {seed}: {len(members)} networks on some arm's front")
             for arm, front in fronts.items():
-                reported = [e.accuracy for e in front]
-                actual = [mean_long[e.user_attrs["digest"]] for e in front]
-                figures = {
-                    "rescoring_runs": float(rescoring_runs(studies[arm])),
-                    "cost_share": cost_share(studies[arm]),
-                    "front": float(len(front)),
-                    "tau": kendalltau(reported, actual)[0] if len(front) > 1 else float("nan"),
-                    "hv_long": hypervolume([with_accuracy(e, a) for e, a in zip(front, actual, strict=True)]),
-                }
+                figures = score(studies[arm], front, mean_long)
                 for k, v in figures.items():
-                    rows[arm].setdefault(k, []).append(v)
+                    rows.setdefault(arm, {}).setdefault(k, []).append(v)
                 print(f"  {arm:12}: {figures['rescoring_runs']:3.0f} re-scoring runs ({figures['cost_share']:.2f} "
                       f"of the search's training time), front {len(front):2}, tau {figures['tau']:+.3f}, long-run "
                       f"HV {figures['hv_long']:.4f}", flush=True)  # fmt: skip
-
-        ceiling = statistics.fmean(kendalltau(a, b)[0] for a, b in ceiling_pairs)
-        print(f"\nover {len(args.seeds)} seeds (mean, then racing - band and racing - none, paired):")
-        for key in ("rescoring_runs", "cost_share", "front", "tau", "hv_long"):
-            print(f"  {key:15} " + "  ".join(f"{arm} {np.nanmean(rows[arm][key]):.4f}" for arm in arms))
-            for arm in arms[2:]:
-                for other in ("band", "none"):
-                    diffs = [b - a for a, b in zip(rows[other][key], rows[arm][key], strict=True)
-                             if not (np.isnan(a) or np.isnan(b))]  # fmt: skip
-                    print(f"  {'':15} {arm} - {other}: {paired(diffs) if diffs else 'n/a'}")
-        print(f"noise ceiling: tau between long-run seeds 1 and {args.long_seeds} on the front members: {ceiling:.3f}")
+        print_summary(rows, statistics.fmean(kendalltau(a, b)[0] for a, b in ceiling_pairs), args)
 
 
 if __name__ == "__main__":
