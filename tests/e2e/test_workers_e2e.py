@@ -16,7 +16,7 @@ from nas import ArchSpec, count_cost
 from nas.front import feasible_front
 
 from ..browser import free_port
-from ..helpers import check_study, main, run_concurrently
+from ..helpers import check_study, main, run_concurrently, settled_rescoring
 from ..postgres import postgres_server
 
 
@@ -84,7 +84,7 @@ def test_eight_workers_through_the_grpc_proxy_on_postgresql_lose_nothing() -> No
         try:
             assert "gRPC storage proxy for" in server.stdout.readline()
             cmd = [sys.executable, "-m", "nas.search", "--budget", "16", "--epochs", "1", "--refine", "1",
-                   "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
+                   "--refine-budget", "1", "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
             procs = [subprocess.Popen([*cmd, "--seed", str(k)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True) for k in range(8)]  # fmt: skip
             engine = sqlalchemy.create_engine(database)
@@ -112,6 +112,7 @@ def test_eight_workers_through_the_grpc_proxy_on_postgresql_lose_nothing() -> No
         refined = [t for t in study.trials if t.user_attrs.get("replicate", 0) > 0 and t.state.name == "COMPLETE"]
         keys = [(t.user_attrs["digest"], t.user_attrs["replicate"]) for t in refined]
         assert refined and len(keys) == len(set(keys)) and len(done) <= 16 + 7  # no re-scoring run trained twice
+        settled_rescoring(study, refine=1, share=1.0)  # the race decided by 8 workers: within budget, finished
 
 
 @pytest.mark.slow
