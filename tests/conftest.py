@@ -23,7 +23,8 @@ def small_study(tmp_path_factory) -> tuple[str, str]:
     from nas.search import main
 
     storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'nas.db'}"
-    assert main(["--budget", "8", "--epochs", "1", "--storage", storage, "--seed", "1"]) == 0
+    # a re-scoring budget as large as the search: a study this small re-scores whatever the timings
+    assert main(["--budget", "8", "--epochs", "1", "--storage", storage, "--seed", "1", "--refine-budget", "1"]) == 0
     return storage, "digits-mixed"
 
 

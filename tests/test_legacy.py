@@ -29,9 +29,9 @@ def test_a_study_made_before_multi_fidelity_opens_reports_exports_and_resumes(tm
     out = write_report(study, tmp_path / "report.html")
     assert "95% interval" in out.read_text()
     assert export_main(["--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path)]) == 0
-    assert main(["--budget", "4", "--storage", storage]) == 0  # resumes with its own epochs, then re-scores
+    assert main(["--budget", "4", "--storage", storage, "--refine-budget", "1"]) == 0  # resumes, then re-scores
     assert len(complete(storage)) == 4
-    assert settled_rescoring(study, refine=2)
+    assert settled_rescoring(study, refine=2, share=1.0)
 
 
 def test_study_made_before_settings_were_one_attr_resumes(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_report_holds_the_studys_data_and_the_final_training(report) -> None:
         low, high = t.low, t.high
         assert f"<tr><td>{t.number}</td><td>{t.values[0]:.4f}</td><td>{low:.4f}..{high:.4f}</td>" in text
         assert f"<td>{t.epochs} x {t.seeds}</td>" in text  # every member says how many seeds it has
-    assert settled_rescoring(study, refine=2)  # re-scored by the default
+    assert settled_rescoring(study, refine=2, share=1.0)  # re-scored
     for section in ("hypervolume", "final_vs_flops", "final_vs_params", "proxy_vs_final"):
         assert f'<section id="{section}">' in text
     members, classic = finals(study)

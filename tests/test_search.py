@@ -18,7 +18,16 @@ USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed
 
 def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) -> None:
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
-    args = ["--storage", storage, "--epochs", "1", "--seed", "3"]
+    args = [
+        "--storage",
+        storage,
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--refine-budget",
+        "1",
+    ]  # re-scores, whatever the timings
     assert main(["--budget", "3", *args]) == 0
     first = complete(storage)
     assert len(first) == 3
@@ -27,7 +36,7 @@ def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) ->
     # once the budget is met, the re-scoring runs have a progress line of their own, saying why
     settled = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("promotions and re-scoring")]
     assert settled and "of a network whose place on the front is undecided" in settled[-1] and "100%" in settled[-1]
-    assert "re-scoring runs (" in out and "of the search's training time; --refine-budget 0.25)" in out
+    assert "re-scoring runs (" in out and "of the search's training time; --refine-budget 1)" in out
 
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     assert study.metric_names == ["accuracy", "flops", "params"]
