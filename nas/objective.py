@@ -30,6 +30,7 @@ from nas.trials import (
     PROMOTED_FROM_ATTR,
     REPLICATE_ATTR,
     RUNG_ATTR,
+    TRAIN_SECONDS_ATTR,
     counts_toward_budget,
     is_trained_run,
     rung_of,
@@ -137,7 +138,7 @@ class Objective:
         with batched_writes(trial):
             if rung > 0:  # every rung's accuracy of this network on its latest run (the dashboard shows it)
                 trial.set_user_attr("accuracy_by_rung", self.accuracy_by_rung(runs, rung, result.accuracy))
-            trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
+            trial.set_user_attr(TRAIN_SECONDS_ATTR, round(result.train_seconds, 3))
             trial.set_user_attr("eval_seconds", round(result.eval_seconds, 3))
             self.upload_artifacts(trial, spec, result.accuracy, cost, latency)
         return self.values(result.accuracy, values)

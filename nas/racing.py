@@ -28,10 +28,18 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from nas.evidence import Evidence, best_evidence
-from nas.trials import DIGEST_ATTR, DUPLICATE_ATTR, LIVE, PROMOTED_FROM_ATTR, is_trained_run, replicate_of, rung_of
+from nas.trials import (
+    DIGEST_ATTR,
+    DUPLICATE_ATTR,
+    LIVE,
+    PROMOTED_FROM_ATTR,
+    TRAIN_SECONDS_ATTR,
+    is_trained_run,
+    replicate_of,
+    rung_of,
+)
 
 DEFAULT_SHARE = 0.25  # re-scoring training time per second of the search's own (bench/RESULTS.md, section 5)
-TRAIN_SECONDS_ATTR = "train_seconds"
 
 
 def run_cost(trial: FrozenTrial) -> float:

@@ -18,6 +18,7 @@ RUNG_ATTR = "rung"
 REPLICATE_ATTR = "replicate"
 PROMOTED_FROM_ATTR = "promoted_from"
 DUPLICATE_ATTR = "duplicate_of"
+TRAIN_SECONDS_ATTR = "train_seconds"  # the run's measured training time
 
 LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)  # a run that is done or will be
 RunKey = tuple[str | None, int, int]  # (network, rung, replicate): one training run
