@@ -3,6 +3,8 @@ and image folders made on the spot."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +69,16 @@ def settled_rescoring(study: optuna.Study, refine: int, share: float = DEFAULT_S
 def start_search(storage: str, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "nas.search", "--storage", storage, *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kill_and_resume(proc: subprocess.Popen, storage: str, *args: str) -> None:
+    """SIGKILL a search, wait past its heartbeat's grace period, then run the same command to the end."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(4)  # past the grace period (2 x heartbeat; SQLite timestamps in whole seconds)
+    resumed = start_search(storage, *args)
+    _, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, err
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:

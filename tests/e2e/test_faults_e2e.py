@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from nas.storage import make_storage
 from nas.trials import replicate_of, run_key
 
-from ..helpers import complete, main, settled_rescoring, start_search, trials, wait_for
+from ..helpers import complete, kill_and_resume, main, settled_rescoring, start_search, trials, wait_for
 
 
 @pytest.mark.slow
@@ -102,12 +102,7 @@ def test_worker_killed_while_re_scoring_loses_nothing_and_the_run_is_redone(tmp_
 
     wait_for(re_scoring, timeout=600)
     killed = next(t for t in trials(storage) if t.state == TrialState.RUNNING and replicate_of(t) >= 1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    time.sleep(4)  # past the grace period (2 x heartbeat; SQLite timestamps in whole seconds)
-    proc = start_search(storage, *args)
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err
+    kill_and_resume(proc, storage, *args)
     assert trials(storage)[killed.number].state == TrialState.FAIL
     rescored = settled_rescoring(optuna.load_study(study_name="digits-mixed", storage=storage), refine=2, share=1.0)
     keys = [run_key(t) for t in rescored]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from nas.schedule import due_promotions
 from nas.settings import study_settings
 from nas.trials import counts_toward_budget, replicate_of, rung_of
 
-from ..helpers import complete, main, settled_rescoring, start_search, trials, wait_for
+from ..helpers import complete, kill_and_resume, main, settled_rescoring, start_search, trials, wait_for
 from ..postgres import postgres_server
 
 MF = ["--epochs", "2", "--min-epochs", "1", "--eta", "2", "--refine", "1", "--refine-budget", "1"]
@@ -120,12 +117,7 @@ def test_worker_killed_during_a_promotion_loses_nothing_and_the_promotion_is_red
     wait_for(promoting, timeout=600)
     killed = next(t for t in trials(storage) if t.state == TrialState.RUNNING and rung_of(t) > 0)
     kept = {t.number for t in complete(storage)}
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    time.sleep(4)  # past the grace period (2 x heartbeat; SQLite timestamps in whole seconds)
-    proc = start_search(storage, *args)
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err
+    kill_and_resume(proc, storage, *args)
     after = trials(storage)
     assert kept <= {t.number for t in complete(storage)}
     key = (killed.user_attrs["digest"], rung_of(killed), 0)
