@@ -1,8 +1,9 @@
 """The Optuna API we use that is private or marked experimental, in one place.
 
-Batched trial writes (``nas.storage``) and the sampler's one-read snapshot (``nas.sampler``)
-reach into Optuna's internals. Everything they touch is named here, and ``check()`` (run by the
-test suite) fails loudly, naming the Optuna version, when an upgrade moves any of it.
+Batched trial writes (``nas.storage``), the sampler's one-read snapshot (``nas.sampler``) and
+the promotions' non-dominated sort (``nas.pareto``) reach into Optuna's internals. Everything they
+touch is named here, and ``check()`` (run by the test suite) fails loudly, naming the Optuna
+version, when an upgrade moves any of it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models as rdb_models
 from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.study import _multi_objective
 
-__all__ = ["check", "quiet_experimental", "rdb_models", "scoped_session", "trial_id", "trial_storage"]
+# Optuna's non-dominated sort (NSGA-II and TPE use it): (points, n_below=None) -> ranks.
+non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", None)
+
+__all__ = [
+    "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session", "trial_id", "trial_storage",
+]  # fmt: skip
 
 # RDBStorage methods that ``nas.storage.BatchingRDBStorage`` overrides or calls.
 RDB_METHODS = ("_set_trial_param", "_set_trial_param_without_commit", "_set_trial_attr_without_commit")
@@ -54,6 +61,7 @@ def check() -> None:
     missing = [f"RDBStorage.{m}" for m in RDB_METHODS if not callable(getattr(RDBStorage, m, None))]
     missing += [f"optuna.storages._rdb.models.{m}" for m in RDB_MODELS if not hasattr(rdb_models, m)]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
+    missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -62,6 +70,9 @@ def check() -> None:
         optuna.logging.set_verbosity(verbosity)
     probes: dict[str, Any] = {
         "Trial._trial_id": lambda: isinstance(trial_id(trial), int),
+        "TPESampler._group_decomposed_search_space": lambda: callable(
+            optuna.samplers.TPESampler(multivariate=True, group=True)._group_decomposed_search_space.calculate
+        ),
         "Trial.study._storage": lambda: isinstance(trial_storage(trial), BaseStorage),
         "_CachedStorage._backend": lambda: isinstance(
             getattr(optuna.storages._CachedStorage(RDBStorage("sqlite://")), "_backend", None), RDBStorage

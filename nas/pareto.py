@@ -13,6 +13,8 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from nas.optuna_compat import non_domination_rank
+
 
 class HasValues(Protocol):
     number: int
@@ -50,30 +52,13 @@ def pareto_front(points: Iterable[Point]) -> list[Point]:
     return sorted(front, key=lambda p: (*p.values[1:], -p.values[0], p.number))
 
 
-def dominance_matrix(points: np.ndarray) -> np.ndarray:
-    """``D[i, j]``: point i dominates point j (all minimised), for every pair at once."""
-    n = len(points)
-    no_worse, better = np.ones((n, n), dtype=bool), np.zeros((n, n), dtype=bool)
-    for column in points.T:  # one objective at a time: n x n, never an n x n x objectives temporary
-        no_worse &= column[:, None] <= column[None, :]
-        better |= column[:, None] < column[None, :]
-    return no_worse & better
-
-
-def non_dominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
-    """Rank 0 for the Pareto front, 1 for the front once rank 0 is removed, ... (all minimised).
-    Vectorised (numpy): each point's count of dominators, peeled front by front."""
+def non_dominated_ranks(points: Sequence[Sequence[float]], top: int | None = None) -> list[int]:
+    """Rank 0 for the Pareto front, 1 for the front once rank 0 is removed, ... (all minimised), by
+    Optuna's own sort (O(n x front) per front). ``top``: exact only until that many points are
+    ranked; every point after them gets one rank more than the last exact one."""
     if len(points) == 0:
         return []
-    dominates_ = dominance_matrix(np.asarray(points, dtype=float))
-    dominated_by = dominates_.sum(axis=0)
-    ranks = np.full(len(points), -1)
-    rank = 0
-    while (front := np.flatnonzero((ranks == -1) & (dominated_by == 0))).size:
-        ranks[front] = rank
-        dominated_by = dominated_by - dominates_[front].sum(axis=0)
-        rank += 1
-    return ranks.tolist()
+    return non_domination_rank(np.asarray(points, dtype=float), n_below=top).tolist()
 
 
 def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
@@ -95,14 +80,55 @@ def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
     return distance.tolist()
 
 
-def top_fraction(points: Sequence[Sequence[float]], eta: int) -> list[int]:
+class GrowingRanks:
+    """Exact non-dominated ranks of a set of points that grows, keyed by a stable id (a trial's
+    number): a point added to n ranked ones costs two O(n) comparisons and a sort of the points it
+    dominates, not a sort of all n. A point's rank is the length of the longest chain of points
+    dominating it; adding p lengthens only the chains through p, so a point q that p dominates
+    gets max(its rank, rank(p) + 1 + q's rank among the points p dominates), and no other changes.
+    A set that is not the last one plus new points is sorted afresh."""
+
+    def __init__(self) -> None:
+        self.keys: dict[int, int] = {}  # id -> row
+        self.points = np.zeros((0, 0))
+        self.ranks = np.zeros(0, dtype=int)
+
+    def of(self, keys: Sequence[int], points: Sequence[Sequence[float]]) -> np.ndarray:
+        """The ranks of ``points`` (rows of ``keys``), in their order."""
+        if len(keys) == 0:
+            return np.zeros(0, dtype=int)
+        x = np.asarray(points, dtype=float).reshape(len(keys), -1)
+        if not set(self.keys) <= set(keys) or (self.keys and x.shape[1] != self.points.shape[1]):
+            self.keys, self.points, self.ranks = {}, np.zeros((0, x.shape[1])), np.zeros(0, dtype=int)
+        for key, point in zip(keys, x, strict=True):
+            if key not in self.keys:
+                self.add(key, point)
+        return self.ranks[[self.keys[k] for k in keys]]
+
+    def add(self, key: int, point: np.ndarray) -> None:
+        x, ranks = self.points.reshape(-1, len(point)), self.ranks
+        above = (x <= point).all(axis=1) & (x < point).any(axis=1)  # the points that dominate it
+        rank = int(ranks[above].max()) + 1 if above.any() else 0
+        below = np.flatnonzero((point <= x).all(axis=1) & (point < x).any(axis=1))
+        if below.size:
+            ranks[below] = np.maximum(ranks[below], rank + 1 + non_domination_rank(x[below]))
+        self.keys[key] = len(ranks)
+        self.points, self.ranks = np.vstack([x, point]), np.append(ranks, rank)
+
+
+def top_fraction(points: Sequence[Sequence[float]], eta: int, ranks: Sequence[int] | None = None) -> list[int]:
     """Indices of the best ``len(points) // eta`` points: by non-dominated rank, then by crowding
-    distance within a rank (spread along the front), then by index (earlier first)."""
-    ranks = np.asarray(non_dominated_ranks(points), dtype=int)
+    distance within a rank (spread along the front), then by index (earlier first). Only the ranks
+    that hold them are sorted (on a rung of thousands, a few fronts, not all). ``ranks``: the
+    points' non-dominated ranks, if the caller has them."""
+    k = len(points) // eta
+    if k == 0:
+        return []
+    ranks = np.asarray(non_dominated_ranks(points, top=k) if ranks is None else ranks, dtype=int)
     x = np.asarray(points, dtype=float)
     crowd = np.zeros(len(points))
-    for rank in np.unique(ranks):
+    for rank in range(int(np.partition(ranks, k - 1)[k - 1]) + 1):  # the ranks that hold the best k
         members = np.flatnonzero(ranks == rank)
         crowd[members] = crowding_distances(x[members])
     order = np.lexsort((np.arange(len(points)), -crowd, ranks))
-    return order[: len(points) // eta].tolist()
+    return order[:k].tolist()

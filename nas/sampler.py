@@ -27,7 +27,39 @@ class _TrialSnapshot:
         return [t for t in self._trials if states is None or t.state in states]
 
 
+class _NewTrialsOnly:
+    """``study`` showing, of its trials, only those not shown before (by number)."""
+
+    def __init__(self, study: optuna.Study, shown: set[int]) -> None:
+        self._study, self._shown = study, shown
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = False, states=None, use_cache: bool = False) -> list[FrozenTrial]:
+        new = [t for t in self._study._get_trials(False, states, use_cache) if t.number not in self._shown]
+        self._shown.update(t.number for t in new)
+        return new
+
+
+class _GroupsReadOnce:
+    """Optuna's group decomposition of the search space, reading each finished trial once. Optuna
+    adds every finished trial's parameter names again at every sample (O(trials) per trial, 40 ms at
+    5,000); names added again cannot split a group further, so only the new trials change it."""
+
+    def __init__(self, groups) -> None:  # noqa: ANN001 (Optuna's private _GroupDecomposedSearchSpace)
+        self._groups, self._shown = groups, set()
+
+    def calculate(self, study: optuna.Study, use_cache: bool = False):  # noqa: ANN201
+        return self._groups.calculate(_NewTrialsOnly(study, self._shown), use_cache)
+
+
 class _TPESampler(optuna.samplers.TPESampler):
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        if self._group_decomposed_search_space is not None:
+            self._group_decomposed_search_space = _GroupsReadOnce(self._group_decomposed_search_space)
+
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
         return super().sample_relative(_TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
 

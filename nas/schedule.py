@@ -15,13 +15,13 @@ the same; a run decided twice by racing workers is trained once (``done_by_anoth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.optuna_compat import quiet_experimental
-from nas.pareto import minimised, top_fraction
+from nas.pareto import GrowingRanks, minimised, top_fraction
 from nas.racing import DEFAULT_SHARE, due_rescoring
 from nas.trials import (
     DIGEST_ATTR,
@@ -37,6 +37,10 @@ from nas.trials import (
 )
 
 DEFAULT_ETA = 3
+# Re-scoring runs are queued this many at a time: Optuna re-reads every unfinished trial on every
+# read of the study, so a round of hundreds queued at once made each trial's reads cost 0.3 s
+# (bench/scale.py). The next ones are decided when these are done: same order, fresher evidence.
+QUEUE_LIMIT = 32
 
 
 def rung_epochs(top: int, min_epochs: int, eta: int) -> tuple[int, ...]:
@@ -56,22 +60,29 @@ def _first_runs(trials: Iterable[FrozenTrial], rung: int) -> dict[str, FrozenTri
     """Per network, its first trained run at ``rung`` (replicate 0)."""
     runs: dict[str, FrozenTrial] = {}
     for t in sorted(trials, key=lambda t: t.number):
-        if is_trained_run(t) and rung_of(t) == rung and replicate_of(t) == 0:
+        if rung_of(t) == rung and replicate_of(t) == 0 and is_trained_run(t):
             runs.setdefault(t.user_attrs[DIGEST_ATTR], t)
     return runs
 
 
 def due_promotions(
-    trials: Sequence[FrozenTrial], n_rungs: int, eta: int, rungs: Iterable[int] | None = None
+    trials: Sequence[FrozenTrial],
+    n_rungs: int,
+    eta: int,
+    rungs: Iterable[int] | None = None,
+    ranked: dict[int, GrowingRanks] | None = None,
 ) -> list[FrozenTrial]:
     """Runs to promote now, one rung up: each network in the top 1/eta of a rung that has no live
     trial at the next rung (a promotion whose trial failed, e.g. a killed worker's, is due again).
-    ``rungs``: only the promotions from these rungs (default: every rung below the top)."""
+    ``rungs``: only the promotions from these rungs (default: every rung below the top).
+    ``ranked``: each rung's ranks kept from the last call, updated with the new runs only."""
     live = {run_key(t) for t in trials if t.state in LIVE}
     due = []
     for rung in range(n_rungs - 1) if rungs is None else sorted(set(rungs) & set(range(n_rungs - 1))):
         runs = list(_first_runs(trials, rung).values())
-        for i in top_fraction([minimised(t.values, log_costs=True) for t in runs], eta):
+        points = [minimised(t.values, log_costs=True) for t in runs]
+        ranks = None if ranked is None else ranked.setdefault(rung, GrowingRanks()).of([t.number for t in runs], points)
+        for i in top_fraction(points, eta, ranks):
             if (runs[i].user_attrs[DIGEST_ATTR], rung + 1, 0) not in live:
                 due.append(runs[i])
     return due
@@ -108,6 +119,9 @@ class Schedule:
     refine: int  # at most this many more seeds per network when re-scoring the top-rung front
     refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's training time
     val_size: int | None = None  # validation images: the accuracy intervals' binomial part
+    # Each rung's non-dominated ranks, grown run by run: the same ranks a full sort gives (the
+    # decisions stay the study's alone), at O(rung) per run instead of a sort of the rung.
+    ranked: dict[int, GrowingRanks] = field(default_factory=dict, compare=False, repr=False)
 
     def enqueue_promotions(
         self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None, after: FrozenTrial | None = None
@@ -119,15 +133,17 @@ class Schedule:
             return 0
         rungs = None if after is None else (rung_of(after), rung_of(after) - 1)
         trials = study.get_trials(deepcopy=False) if trials is None else trials
-        due = due_promotions(trials, len(self.rungs), self.eta, rungs)
+        due = due_promotions(trials, len(self.rungs), self.eta, rungs, self.ranked)
         for run in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
         return len(due)
 
-    def enqueue_refinements(self, study: optuna.Study) -> int:
-        """Queue the next round of re-scoring runs (``nas.racing``); how many."""
+    def enqueue_refinements(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
+        """Queue the next re-scoring runs (``nas.racing``), at most ``QUEUE_LIMIT``; how many.
+        ``trials``: the study as just read, if the caller has it."""
         top = len(self.rungs) - 1
-        due = due_rescoring(study.get_trials(deepcopy=False), self.rungs, self.refine, self.refine_share, self.val_size)
+        trials = study.get_trials(deepcopy=False) if trials is None else trials
+        due = due_rescoring(trials, self.rungs, self.refine, self.refine_share, self.val_size)[:QUEUE_LIMIT]
         for run, replicate in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, top, replicate))
         return len(due)
@@ -152,5 +168,5 @@ class Schedule:
                 last = run_one()
                 if last.state == TrialState.PRUNED and PROMOTED_FROM_ATTR not in last.user_attrs:
                     return  # another worker took the queued trial: it settles the rest
-            elif TrialState.RUNNING in states or not self.enqueue_refinements(study):
+            elif TrialState.RUNNING in states or not self.enqueue_refinements(study, trials):
                 return

@@ -42,12 +42,15 @@ def library_versions() -> dict[str, str]:
 
 @dataclass
 class FailureStreak:
-    """Stops the search after ``limit`` failed trials in a row (finished trials are kept)."""
+    """Stops the search after ``limit`` failed trials in a row (finished trials are kept).
+    ``last``: the last trial it saw."""
 
     limit: int
     count: int = 0
+    last: FrozenTrial | None = None
 
     def record(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.last = trial
         self.count = self.count + 1 if trial.state == TrialState.FAIL else 0
         if self.count >= self.limit:
             study.stop()
@@ -113,7 +116,7 @@ def run_search(
 
     def run_one() -> FrozenTrial:
         study.optimize(queued_only, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
-        return study.get_trials(deepcopy=False)[-1]
+        return streak.last
 
     schedule.settle(study, run_one)
     return study

@@ -49,10 +49,10 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
 def is_trained_run(trial: FrozenTrial) -> bool:
     """A run whose accuracy is a measurement that counts: finished, feasible, and trained (not an
     earlier result reused for a network sampled again)."""
-    return trial.state == TrialState.COMPLETE and is_feasible(trial) and DUPLICATE_ATTR not in trial.user_attrs
+    return trial.state == TrialState.COMPLETE and DUPLICATE_ATTR not in trial.user_attrs and is_feasible(trial)
 
 
 def budget_runs(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count toward the budget: new networks' first runs, complete and feasible
     (duplicates count: the sampler spent a trial on them; promotions and re-scoring come on top)."""
-    return [t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t) and counts_toward_budget(t)]
+    return [t for t in trials if t.state == TrialState.COMPLETE and counts_toward_budget(t) and is_feasible(t)]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import optuna
 
-from nas.pareto import crowding_distances, dominates, minimised, non_dominated_ranks, pareto_front, top_fraction
+from nas.pareto import GrowingRanks, crowding_distances, dominates, minimised, non_dominated_ranks, pareto_front, top_fraction
 
 
 def test_minimised_negates_accuracy_and_optionally_logs_costs() -> None:
@@ -105,3 +105,21 @@ def test_vectorised_sorting_and_crowding_equal_the_pure_python_ones_exactly() ->
         assert crowding_distances(points) == reference_crowding(points)
         for eta in (2, 3):
             assert top_fraction(points, eta) == reference_top_fraction(points, eta)
+
+
+def test_growing_ranks_equal_a_full_sort_as_points_arrive_in_any_order() -> None:
+    """The promotions keep each rung's ranks and add the new runs only: after every addition the
+    ranks must equal the textbook ranks of the whole set, and top_fraction must pick the same points."""
+    rng = np.random.default_rng(2)
+    for trial in range(90):
+        n, m = int(rng.integers(1, 50)), int(rng.integers(1, 4))
+        levels = [3, 20, 10**6][trial % 3]  # ties and equal points, or none
+        points = [tuple(float(v) for v in row) for row in rng.integers(0, levels, (n, m))]
+        keys = [int(k) for k in rng.permutation(500)[:n]]  # trial numbers, not in order
+        growing = GrowingRanks()
+        for cut in [*sorted({int(c) for c in rng.integers(1, n + 1, 3)}), n]:
+            ranks = growing.of(keys[:cut], points[:cut])
+            assert ranks.tolist() == reference_ranks(points[:cut])
+            assert top_fraction(points[:cut], 3, ranks) == reference_top_fraction(points[:cut], 3)
+        kept = keys[1:]  # a set that is not the last one plus new points is sorted afresh
+        assert growing.of(kept, points[1:]).tolist() == reference_ranks(points[1:])

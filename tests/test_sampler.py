@@ -9,8 +9,9 @@ from search_spaces import SpaceContext
 
 
 def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
-    """nas's TPE reads the trials once per trial instead of once per parameter group; on the same
-    history it must propose exactly what Optuna's TPESampler proposes."""
+    """nas's TPE reads the trials once per trial instead of once per parameter group, and each
+    finished trial's parameter names once for the search-space groups; on the same history (trials
+    finishing out of order, pruned, still running) it must propose exactly what Optuna's TPE proposes."""
     from nas.sampler import make_sampler
     from search_spaces import get_space
 
@@ -21,12 +22,18 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
         optuna.samplers.TPESampler(seed=5, multivariate=True, group=True, n_startup_trials=10, constant_liar=True),
     ):
         study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
-        specs = []
-        for i in range(30):
+        specs, waiting = [], []
+        for i in range(40):
             trial = study.ask()
             spec = sample(trial, ctx)
-            study.tell(trial, [(i * 7919 % 97) / 97, len(spec.stages), spec.stem.out_chs])
             specs.append(spec.to_string())
+            if i % 5 == 1:  # finishes after the next one
+                waiting.append((trial, spec, i))
+                continue
+            for t, s, k in [(trial, spec, i), *waiting]:
+                values = [(k * 7919 % 97) / 97, len(s.stages), s.stem.out_chs]
+                study.tell(t, state=optuna.trial.TrialState.PRUNED) if k % 7 == 3 else study.tell(t, values)
+            waiting.clear()
         proposals.append(specs)
     assert proposals[0] == proposals[1]
     assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
