@@ -1,7 +1,7 @@
 """The tool's own cost per trial as a study grows to thousands of trials, with 1 to 16 workers.
 
-    python bench/scale.py [--trials 5000] [--window 500] [--setups sqlite:1,sqlite:2,postgres:8,postgres:16]
-                          [--fidelity single,multi] [--train-seconds 0.05]
+    python bench/scale.py [--trials 5000] [--window 500] [--setups sqlite:1,sqlite:2,postgres:8,postgres:16,grpc:16]
+                          [--fidelity single,multi] [--sampler tpe] [--train-seconds 0.05]
 
 Benchmark mode only (never a stand-in for training in the tests): a synthetic trainer replaces
 training, accuracy from a fixed formula of the architecture (its digest) and the rung's epochs plus
@@ -20,11 +20,15 @@ import argparse
 import math
 import multiprocessing as mp
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -79,9 +83,20 @@ def instrument(totals: dict[str, float]) -> None:
     nas.study.make_sampler = sampler
 
 
-def worker(
-    url: str, trials: int, fidelity: str, sleep: float, k: int, folder: str, out: mp.Queue, profile: str | None = None
-) -> None:
+@dataclass(frozen=True)
+class Run:
+    """One setup's search, as each worker process runs it."""
+
+    url: str
+    trials: int
+    fidelity: str
+    sleep: float
+    folder: str
+    sampler: str = "tpe"
+    profile: str | None = None  # cProfile stats to PROFILE-workerK.prof
+
+
+def worker(run: Run, k: int, out: mp.Queue) -> None:
     import cProfile
 
     import torch
@@ -93,9 +108,11 @@ def worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     totals: dict[str, float] = defaultdict(float)
     instrument(totals)
-    multi = {"epochs": 9, "min_epochs": 1, "eta": 3, "refine": 1} if fidelity == "multi" else {"epochs": 1, "refine": 0}
-    config = SearchConfig(budget=trials, storage=url, seed=k, device="cpu", artifact_dir=folder, max_failures=50,
-                          **multi)  # fmt: skip
+    multi = (
+        {"epochs": 9, "min_epochs": 1, "eta": 3, "refine": 1} if run.fidelity == "multi" else {"epochs": 1, "refine": 0}
+    )
+    config = SearchConfig(budget=run.trials, storage=run.url, seed=k, device="cpu", artifact_dir=run.folder,
+                          max_failures=50, sampler=run.sampler, **multi)  # fmt: skip
     records = []
     last = [time.perf_counter(), time.process_time(), dict(totals)]
 
@@ -106,29 +123,47 @@ def worker(
         records.append((trial.number, now - last[0] - spent, cpu - last[1], parts))
         last[:] = [now, cpu, dict(totals)]
 
-    profiler = cProfile.Profile() if profile else None
+    profiler = cProfile.Profile() if run.profile else None
     if profiler:
         profiler.enable()
-    run_search(config, on_trial=on_trial, worker=k, train=synthetic_trainer(sleep))
+    run_search(config, on_trial=on_trial, worker=k, train=synthetic_trainer(run.sleep))
     if profiler:
         profiler.disable()
-        profiler.dump_stats(f"{profile}-worker{k}.prof")
+        profiler.dump_stats(f"{run.profile}-worker{k}.prof")
     out.put(records)
 
 
-def run_setup(
-    url: str, workers: int, trials: int, fidelity: str, sleep: float, folder: str, profile: str | None = None
-) -> list:
+def peak_connections(database: str, stop: threading.Event, peak: list[int]) -> None:
+    """The most connections the database had open (this probe's own not counted), every 0.5 s."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(database)
+    query = sqlalchemy.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    while not stop.wait(0.5):
+        with engine.connect() as conn:
+            peak[0] = max(peak[0], conn.execute(query).scalar())
+    engine.dispose()
+
+
+def run_setup(run: Run, workers: int, database: str | None) -> tuple[list, int | None]:
+    """Every worker's records, and the database's peak connections (PostgreSQL only)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, trials, fidelity, sleep, k, folder, out, profile))
-             for k in range(workers)]  # fmt: skip
-    for p in procs:
-        p.start()
+    procs = [ctx.Process(target=worker, args=(run, k, out)) for k in range(workers)]
+    stop, peak = threading.Event(), [0]
+    probe = threading.Thread(target=peak_connections, args=(database, stop, peak)) if database else None
+    for p in [*procs, probe]:
+        if p:
+            p.start()
     records = [r for _ in procs for r in out.get()]
     for p in procs:
         p.join()
-    return sorted(records)
+    stop.set()
+    if probe:
+        probe.join()
+    return sorted(records), peak[0] if database else None
 
 
 def report(name: str, records: list, window: int, study: optuna.Study, trials: int, workers: int) -> None:
@@ -168,12 +203,40 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
           f"{len(stuck)}")  # fmt: skip
 
 
+@contextmanager
+def storage(kind: str, folder: str) -> Iterator[tuple[str, str | None]]:
+    """(the workers' storage URL, the PostgreSQL database behind it or None) for a setup kind:
+    sqlite, postgres, or grpc (PostgreSQL behind ``python -m nas.grpc_server``)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{Path(folder) / 'scale.db'}", None
+        return
+    from tests.postgres import postgres_server
+
+    with postgres_server() as database:
+        if kind == "postgres":
+            yield database, database
+            return
+        from tests.browser import free_port
+
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "nas.grpc_server", "--storage", database, "--port", str(port)],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            server.stdout.readline()  # it says it serves
+            yield f"grpc://127.0.0.1:{port}", database
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=5000)
     p.add_argument("--window", type=int, default=500)
-    p.add_argument("--setups", default="sqlite:1,sqlite:2,postgres:8,postgres:16")
+    p.add_argument("--setups", default="sqlite:1,sqlite:2,postgres:8,postgres:16",
+                   help="KIND:WORKERS,... KIND: sqlite, postgres, grpc (PostgreSQL behind the gRPC proxy)")  # fmt: skip
     p.add_argument("--fidelity", default="single,multi")
+    p.add_argument("--sampler", default="tpe")
     p.add_argument("--train-seconds", type=float, default=0.05, help="the synthetic training's sleep")
     p.add_argument("--profile", metavar="PREFIX",
                    help="write each worker's cProfile stats to PREFIX-<setup>-workerK.prof")  # fmt: skip
@@ -182,20 +245,17 @@ def main() -> None:
     for setup in args.setups.split(","):
         kind, workers = setup.split(":")
         for fidelity in args.fidelity.split(","):
-            with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-                if kind == "postgres":
-                    from tests.postgres import postgres_server
-
-                    url = stack.enter_context(postgres_server())
-                else:
-                    url = f"sqlite:///{Path(tmp) / 'scale.db'}"
+            with tempfile.TemporaryDirectory() as tmp, storage(kind, tmp) as (url, database):
                 start = time.perf_counter()
                 profile = f"{args.profile}-{kind}{workers}-{fidelity}" if args.profile else None
-                records = run_setup(url, int(workers), args.trials, fidelity, args.train_seconds, tmp, profile)
-                study = optuna.load_study(study_name="digits-mixed", storage=url)
+                run = Run(url, args.trials, fidelity, args.train_seconds, tmp, args.sampler, profile)
+                records, connections = run_setup(run, int(workers), database)
+                study = optuna.load_study(study_name="digits-mixed", storage=database or url)
                 minutes = (time.perf_counter() - start) / 60
-                name = f"{kind}, {workers} worker(s), {fidelity} fidelity ({minutes:.1f} min)"
+                name = f"{kind}, {workers} worker(s), {fidelity} fidelity, {args.sampler} ({minutes:.1f} min)"
                 report(name, records, args.window, study, args.trials, int(workers))
+                if connections is not None:
+                    print(f"database connections while it ran: at most {connections}")
 
 
 if __name__ == "__main__":

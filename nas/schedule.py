@@ -134,6 +134,9 @@ class Schedule:
         rungs = None if after is None else (rung_of(after), rung_of(after) - 1)
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         due = due_promotions(trials, len(self.rungs), self.eta, rungs, self.ranked)
+        if due:  # another worker may have queued some since ``trials`` was read: look again just before
+            live = {run_key(t) for t in study.get_trials(deepcopy=False, states=LIVE)}
+            due = [run for run in due if (run.user_attrs[DIGEST_ATTR], rung_of(run) + 1, 0) not in live]
         for run in due:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
         return len(due)

@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 from nas.evidence import Evidence
 from nas.racing import contested, due_rescoring, rescoring_cost, search_cost
-from nas.schedule import Schedule
+from nas.schedule import QUEUE_LIMIT, Schedule
 
 from .helpers import run
 
@@ -124,3 +124,17 @@ def test_a_network_too_dear_for_what_is_left_waits_and_cheaper_ones_go() -> None
     # the search trained 13 s: a quarter is 3.25 s, too little for net0, enough for net1
     assert [(t.number, k) for t, k in due_rescoring(trials, (2,), 2, 0.25, 100)] == [(1, 1)]
     assert sorted(t.number for t, _ in due_rescoring(trials, (2,), 2, 1.0, 100)) == [0, 1]
+
+
+def test_a_large_round_is_queued_at_most_queue_limit_at_a_time() -> None:
+    """Optuna re-reads every unfinished trial on every read of the study: a round of hundreds queued
+    at once made each read slow, so the schedule queues at most QUEUE_LIMIT, the rest as they run."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    n = QUEUE_LIMIT + 8  # equally accurate, each a little dearer than the last: every pair is undecided
+    for i in range(n):
+        study.add_trial(run(i, 0.9, 100 + i, 1000 + i))
+    schedule = Schedule(rungs=(2,), eta=2, refine=1, refine_share=1.0, val_size=100)
+    assert schedule.enqueue_refinements(study) == QUEUE_LIMIT
+    assert schedule.enqueue_refinements(study) == 8  # the queued ones count as taken: the rest of the round
+    assert schedule.enqueue_refinements(study) == 0
+    assert len({t.user_attrs["digest"] for t in study.get_trials(states=(TrialState.WAITING,))}) == n

@@ -92,3 +92,16 @@ def test_after_a_run_only_the_rungs_it_can_change_are_sorted() -> None:
     schedule = Schedule(rungs=(2, 6, 18), eta=3, refine=0)
     assert schedule.enqueue_promotions(study, after=trials[0]) == len(every - {6, 7, 8})
     assert schedule.enqueue_promotions(study, after=trials[6]) == len(every & {6, 7, 8})
+
+
+def test_a_promotion_another_worker_queued_since_the_read_is_not_queued_again() -> None:
+    """With 16 workers, two often read the study before either queued the promotion both found
+    due: each then queued it (a trial that trains nothing, but costs one). The schedule looks at the
+    live trials again just before queuing."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for i in range(4):
+        study.add_trial(run(i, 0.5 + 0.1 * i, 1000 + i))
+    read_before = study.get_trials(deepcopy=False)
+    assert Schedule(rungs=(2, 6), eta=2, refine=0).enqueue_promotions(study) == 2  # the other worker
+    assert Schedule(rungs=(2, 6), eta=2, refine=0).enqueue_promotions(study, read_before) == 0
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
