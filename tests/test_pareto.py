@@ -7,7 +7,15 @@ import math
 import numpy as np
 import optuna
 
-from nas.pareto import GrowingRanks, crowding_distances, dominates, minimised, non_dominated_ranks, pareto_front, top_fraction
+from nas.pareto import (
+    GrowingRanks,
+    crowding_distances,
+    dominates,
+    minimised,
+    non_dominated_ranks,
+    pareto_front,
+    top_fraction,
+)
 
 
 def test_minimised_negates_accuracy_and_optionally_logs_costs() -> None:
