@@ -197,10 +197,12 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
     trained = [run_key(t) for t in every if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
     scheduled = [k for k in trained if k[1] or k[2]]  # promotions and re-scoring runs: must train once
     stuck = [t for t in every if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    twice = [t for t in every if t.state == TrialState.PRUNED and "already ran" in t.user_attrs.get("fail_reason", "")]
     print(f"budget {trials}: {len(done)} new networks (allowed up to {trials + workers - 1}); promotion or "
           f"re-scoring runs trained twice: {len(scheduled) - len(set(scheduled))}; new networks sampled by two "
           f"workers at once and both trained: {len(trained) - len(set(trained))}; left running or queued: "
-          f"{len(stuck)}")  # fmt: skip
+          f"{len(stuck)}; runs queued twice by racing workers (the copy pruned, untrained): {len(twice)} of "
+          f"{len(every)} trials")  # fmt: skip
 
 
 @contextmanager

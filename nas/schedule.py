@@ -14,6 +14,7 @@ the same; a run decided twice by racing workers is trained once (``done_by_anoth
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from nas.trials import (
     PROMOTED_FROM_ATTR,
     REPLICATE_ATTR,
     RUNG_ATTR,
+    TRAIN_SECONDS_ATTR,
     RunKey,
     is_trained_run,
     replicate_of,
@@ -151,12 +153,16 @@ class Schedule:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, top, replicate))
         return len(due)
 
-    def settle(self, study: optuna.Study, run_one: Callable[[], FrozenTrial]) -> None:
+    def settle(self, study: optuna.Study, run_one: Callable[[], FrozenTrial], poll: float = 1.0) -> None:
         """Once the budget of new networks is met: run the promotions still due, then re-score the
-        top-rung front. ``run_one`` runs one queued trial and returns it. Trials still running
-        elsewhere are left to their workers, which settle the same way when they finish (a dead
-        worker's: to the next run, once its heartbeat is stale)."""
-        seen_failures = -1
+        top-rung front, round by round, once no search run or promotion is in flight. ``run_one``
+        runs one queued trial and returns it. Every worker stays while another's run may make more
+        due, so all of them share the re-scoring (workers that left at once made it serial on the
+        last one: bench/scale.py), and a dead worker's run is re-run once its heartbeat is stale.
+        A worker leaves when nothing runs and nothing is due, or when nothing has finished for
+        ``idle_limit`` (a worker killed behind the gRPC proxy, which has no heartbeat, leaves its
+        run RUNNING for good)."""
+        seen_failures, seen_finished, idle_since = -1, -1, time.monotonic()
         while True:
             with quiet_experimental():
                 optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed (and re-queued)
@@ -166,10 +172,24 @@ class Schedule:
             # again); otherwise the loop's callback has queued what the last run made due.
             queued = self.enqueue_promotions(study, trials) if failures != seen_failures else 0
             seen_failures = failures
-            states = [t.state for t in trials]
-            if queued or TrialState.WAITING in states:
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if queued or any(t.state == TrialState.WAITING for t in trials):
                 last = run_one()
                 if last.state == TrialState.PRUNED and PROMOTED_FROM_ATTR not in last.user_attrs:
-                    return  # another worker took the queued trial: it settles the rest
-            elif TrialState.RUNNING in states or not self.enqueue_refinements(study, trials):
+                    time.sleep(poll)  # another worker took the queued trial first
+                continue
+            if not any(replicate_of(t) == 0 for t in running) and self.enqueue_refinements(study, trials):
+                continue
+            if not running:
+                return  # settled: nothing runs, nothing is due
+            if (finished := len(trials) - len(running)) != seen_finished:
+                seen_finished, idle_since = finished, time.monotonic()
+            elif time.monotonic() - idle_since > idle_limit(trials):
                 return
+            time.sleep(poll)  # another worker's run may make more due
+
+
+def idle_limit(trials: Sequence[FrozenTrial]) -> float:
+    """How long a settling worker waits for others' runs when nothing finishes: 10 minutes, or
+    three times the longest run so far."""
+    return max(600.0, 3 * max((float(t.user_attrs.get(TRAIN_SECONDS_ATTR, 0)) for t in trials), default=0.0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 from optuna.trial import TrialState
 
@@ -138,3 +140,24 @@ def test_a_large_round_is_queued_at_most_queue_limit_at_a_time() -> None:
     assert schedule.enqueue_refinements(study) == 8  # the queued ones count as taken: the rest of the round
     assert schedule.enqueue_refinements(study) == 0
     assert len({t.user_attrs["digest"] for t in study.get_trials(states=(TrialState.WAITING,))}) == n
+
+
+def test_a_settling_worker_waits_for_another_s_run_then_re_scores() -> None:
+    """Workers that found another's run in flight used to leave, so the last one re-scored alone.
+    A settling worker now waits for it (no re-scoring while a search run is in flight: it may
+    change the top rung), then runs the rounds itself, and leaves once nothing is due."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for t in _pair():
+        study.add_trial(t)
+    other = study.ask()  # another worker's new network, still training
+    threading.Timer(0.5, lambda: study.tell(other, [0.1, 300, 3000])).start()
+
+    def run_one() -> optuna.trial.FrozenTrial:
+        assert study.get_trials(deepcopy=False)[other.number].state == TrialState.COMPLETE
+        study.optimize(lambda trial: (0.9, 100 - 50 * trial.suggest_int("x", 0, 10_000), 1000), n_trials=1)
+        return study.get_trials(deepcopy=False)[-1]
+
+    Schedule(rungs=(2,), eta=2, refine=1, refine_share=1.0, val_size=100).settle(study, run_one, poll=0.05)
+    rescored = {t.user_attrs["digest"] for t in study.get_trials() if t.user_attrs.get("replicate", 0) == 1}
+    assert rescored == {"net0", "net1"}  # the contested pair, once the other run had finished
+    assert all(t.state == TrialState.COMPLETE for t in study.get_trials())
