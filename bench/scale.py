@@ -190,10 +190,13 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
     first = medians([r[:3] for n, *r in records if n < 100])
     last_new = max(t.number for t in budget_runs(study.get_trials(deepcopy=False)))  # then settling
     last = rows[last_new // window]
-    print("baseline: per-trial cost at trials < 100: " + ", ".join(f"{c} {f:.3f}" for c, f in zip(columns, first)))
+    print(
+        "baseline: per-trial cost at trials < 100: "
+        + ", ".join(f"{c} {f:.3f}" for c, f in zip(columns, first, strict=True))
+    )
     print(
         f"figure  : in the window of the last new network (trial {last_new}): "
-        + ", ".join(f"{c} {v:.3f} ({v / f:.2f}x)" for c, v, f in zip(columns, last, first))
+        + ", ".join(f"{c} {v:.3f} ({v / f:.2f}x)" for c, v, f in zip(columns, last, first, strict=True))
         + " (goal <= 2x, < 0.5 s)"
     )
     settling = [(k, at) for n, *_, k, at in records if n > last_new]
