@@ -112,6 +112,20 @@ def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: RunKe
     return None
 
 
+def enqueue_once(study: optuna.Study, runs: Sequence[tuple[FrozenTrial, int, int]]) -> int:
+    """Queue a copy of each run at (rung, replicate); how many. Workers that read the study at the
+    same moment decide the same runs: each is looked up in a fresh read just before it is queued
+    and skipped if another worker queued it since (16 workers queued a third of them twice when
+    looking once per call; a copy that still slips through is pruned untrained: done_by_another)."""
+    queued = 0
+    for run, rung, replicate in runs:
+        live = {run_key(t) for t in study.get_trials(deepcopy=False, states=LIVE)}
+        if (run.user_attrs.get(DIGEST_ATTR), rung, replicate) not in live:
+            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung, replicate))
+            queued += 1
+    return queued
+
+
 @dataclass(frozen=True)
 class Schedule:
     """What the search loop asks of the schedule: enqueue what is due, and settle at the end."""
@@ -136,12 +150,7 @@ class Schedule:
         rungs = None if after is None else (rung_of(after), rung_of(after) - 1)
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         due = due_promotions(trials, len(self.rungs), self.eta, rungs, self.ranked)
-        if due:  # another worker may have queued some since ``trials`` was read: look again just before
-            live = {run_key(t) for t in study.get_trials(deepcopy=False, states=LIVE)}
-            due = [run for run in due if (run.user_attrs[DIGEST_ATTR], rung_of(run) + 1, 0) not in live]
-        for run in due:
-            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung_of(run) + 1))
-        return len(due)
+        return enqueue_once(study, [(run, rung_of(run) + 1, 0) for run in due])
 
     def enqueue_refinements(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
         """Queue the next re-scoring runs (``nas.racing``), at most ``QUEUE_LIMIT``; how many.
@@ -149,9 +158,7 @@ class Schedule:
         top = len(self.rungs) - 1
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         due = due_rescoring(trials, self.rungs, self.refine, self.refine_share, self.val_size)[:QUEUE_LIMIT]
-        for run, replicate in due:
-            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, top, replicate))
-        return len(due)
+        return enqueue_once(study, [(run, top, replicate) for run, replicate in due])
 
     def settle(self, study: optuna.Study, run_one: Callable[[], FrozenTrial], poll: float = 1.0) -> None:
         """Once the budget of new networks is met: run the promotions still due, then re-score the
