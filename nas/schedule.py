@@ -112,13 +112,14 @@ def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: RunKe
     return None
 
 
-def enqueue_once(study: optuna.Study, runs: Sequence[tuple[FrozenTrial, int, int]]) -> int:
+def enqueue_once(study: optuna.Study, runs: Sequence[tuple[FrozenTrial, int, int]], worker: int = 0) -> int:
     """Queue a copy of each run at (rung, replicate); how many. Workers that read the study at the
     same moment decide the same runs: each is looked up in a fresh read just before it is queued
-    and skipped if another worker queued it since (16 workers queued a third of them twice when
-    looking once per call; a copy that still slips through is pruned untrained: done_by_another)."""
-    queued = 0
-    for run, rung, replicate in runs:
+    and skipped if another worker queued it since, and worker k starts at the k-th run so that
+    workers do not walk the same list in step (a copy that still slips through is pruned untrained:
+    ``done_by_another``)."""
+    queued, start = 0, worker % max(len(runs), 1)
+    for run, rung, replicate in [*runs[start:], *runs[:start]]:
         live = {run_key(t) for t in study.get_trials(deepcopy=False, states=LIVE)}
         if (run.user_attrs.get(DIGEST_ATTR), rung, replicate) not in live:
             study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung, replicate))
@@ -135,6 +136,7 @@ class Schedule:
     refine: int  # at most this many more seeds per network when re-scoring the top-rung front
     refine_share: float = DEFAULT_SHARE  # re-scoring budget: this share of the search's training time
     val_size: int | None = None  # validation images: the accuracy intervals' binomial part
+    worker: int = 0  # this worker's index: where it starts in a list of runs to queue
     # Each rung's non-dominated ranks, grown run by run: the same ranks a full sort gives (the
     # decisions stay the study's alone), at O(rung) per run instead of a sort of the rung.
     ranked: dict[int, GrowingRanks] = field(default_factory=dict, compare=False, repr=False)
@@ -150,7 +152,7 @@ class Schedule:
         rungs = None if after is None else (rung_of(after), rung_of(after) - 1)
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         due = due_promotions(trials, len(self.rungs), self.eta, rungs, self.ranked)
-        return enqueue_once(study, [(run, rung_of(run) + 1, 0) for run in due])
+        return enqueue_once(study, [(run, rung_of(run) + 1, 0) for run in due], self.worker)
 
     def enqueue_refinements(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
         """Queue the next re-scoring runs (``nas.racing``), at most ``QUEUE_LIMIT``; how many.
@@ -158,7 +160,7 @@ class Schedule:
         top = len(self.rungs) - 1
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         due = due_rescoring(trials, self.rungs, self.refine, self.refine_share, self.val_size)[:QUEUE_LIMIT]
-        return enqueue_once(study, [(run, top, replicate) for run, replicate in due])
+        return enqueue_once(study, [(run, top, replicate) for run, replicate in due], self.worker)
 
     def settle(self, study: optuna.Study, run_one: Callable[[], FrozenTrial], poll: float = 1.0) -> None:
         """Once the budget of new networks is met: run the promotions still due, then re-score the

@@ -93,7 +93,7 @@ def run_search(
     # cost, paid here rather than inside the first trial.
     importlib.import_module("torch._dynamo")
     eta = settings.eta or DEFAULT_ETA
-    schedule = Schedule(settings.rungs, eta, config.refine, config.refine_budget, settings.val_size)
+    schedule = Schedule(settings.rungs, eta, config.refine, config.refine_budget, settings.val_size, worker)
     streak = FailureStreak(config.max_failures)
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
