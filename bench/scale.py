@@ -139,13 +139,11 @@ def peak_connections(database: str, stop: threading.Event, peak: list[int]) -> N
     """The most connections the database had open (this probe's own not counted), every 0.5 s."""
     import sqlalchemy
 
+    from tests.postgres import open_connections
+
     engine = sqlalchemy.create_engine(database)
-    query = sqlalchemy.text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
     while not stop.wait(0.5):
-        with engine.connect() as conn:
-            peak[0] = max(peak[0], conn.execute(query).scalar())
+        peak[0] = max(peak[0], open_connections(engine))
     engine.dispose()
 
 
@@ -188,7 +186,9 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
         means = [statistics.fmean(p[part] for *_, p in rs) for part in PARTS]
         print(f"{w * window:>6}-{(w + 1) * window - 1:<6}  " + "  ".join(f"{m:8.3f}" for m in rows[w] + tuple(means)))
     first = medians([r[:3] for n, *r in records if n < 100])
-    last_new = max(t.number for t in budget_runs(study.get_trials(deepcopy=False)))  # then settling
+    every = study.get_trials(deepcopy=False)
+    done = budget_runs(every)
+    last_new = max(t.number for t in done)  # then settling
     last = rows[last_new // window]
     print(
         "baseline: per-trial cost at trials < 100: "
@@ -206,8 +206,6 @@ def report(name: str, records: list, window: int, study: optuna.Study, trials: i
             f"settling (promotions left, re-scoring): {len(settling)} trials on {len({k for k, _ in settling})} "
             f"worker(s) in {max(at for _, at in settling) - start:.0f} s"
         )
-    every = study.get_trials(deepcopy=False)
-    done = budget_runs(every)
     trained = [run_key(t) for t in every if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
     scheduled = [k for k in trained if k[1] or k[2]]  # promotions and re-scoring runs: must train once
     stuck = [t for t in every if t.state in (TrialState.RUNNING, TrialState.WAITING)]

@@ -55,3 +55,12 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run([*as_postgres, pg_ctl, "-D", data, "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def open_connections(engine) -> int:  # noqa: ANN001 (a SQLAlchemy engine on the database)
+    """Connections open to the engine's database now, the one asking not counted."""
+    import sqlalchemy
+
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    with engine.connect() as conn:
+        return conn.execute(sqlalchemy.text(query)).scalar()

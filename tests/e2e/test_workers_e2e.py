@@ -17,7 +17,7 @@ from nas.front import feasible_front
 
 from ..browser import free_port
 from ..helpers import check_study, main, run_concurrently, settled_rescoring
-from ..postgres import postgres_server
+from ..postgres import open_connections, postgres_server
 
 
 @pytest.mark.slow
@@ -90,14 +90,7 @@ def test_eight_workers_through_the_grpc_proxy_on_postgresql_lose_nothing() -> No
             engine = sqlalchemy.create_engine(database)
             peak = 0
             while any(p.poll() is None for p in procs):
-                with engine.connect() as conn:  # this probe's own connection is not counted
-                    n = conn.execute(
-                        sqlalchemy.text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE "
-                            "datname = current_database() AND pid <> pg_backend_pid()"
-                        )
-                    )
-                    peak = max(peak, n.scalar())
+                peak = max(peak, open_connections(engine))
                 time.sleep(0.5)
             engine.dispose()
             for proc in procs:
