@@ -14,13 +14,14 @@ import contextlib
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from nas.grpc_client import connect, grpc_address
 from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, trial_id, trial_storage
@@ -60,9 +61,25 @@ def prepare_storage(url: str) -> str:
         if path.exists() and path.stat().st_size:
             _check_is_optuna_database(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
+        _switch_to_wal(path)
     return url
+
+
+def _switch_to_wal(path: Path) -> None:
+    """WAL mode is stored in the database file, so only the first worker switches it. The switch
+    needs the database to itself, and SQLite answers "locked" at once (no busy wait) while another
+    worker starting beside this one holds it: retry until it is done or the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)) as db:
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + 0.1 * random.random())
 
 
 def _sqlite_commit_without_fsync(dbapi_connection, connection_record) -> None:
@@ -94,7 +111,8 @@ class BatchingRDBStorage(RDBStorage):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: dict[int, list[Callable[[Any], None]]] = {}
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        if self._sqlite and self.engine.url.database not in (None, "", ":memory:"):
             sqlalchemy.event.listen(self.engine, "connect", _sqlite_commit_without_fsync)
             self.engine.dispose()  # the connections opened to create the tables reconnect with the PRAGMA
 
@@ -116,6 +134,20 @@ class BatchingRDBStorage(RDBStorage):
         else:  # as Optuna does: a transaction of its own
             with scoped_session(self, True) as session:
                 write(session)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """Optuna reads the trial's state, then writes the new one: a worker claims a WAITING trial
+        (a queued promotion) only if it is still WAITING. PostgreSQL locks the row in between
+        (FOR UPDATE); SQLite ignores FOR UPDATE, so two workers could both claim one trial. There
+        the transaction takes the write lock first (BEGIN IMMEDIATE), which makes it atomic."""
+        if self._sqlite:
+            session = self.scoped_session()  # the one Optuna's transaction below runs in (per thread)
+            try:
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            except sqlalchemy.exc.SQLAlchemyError:
+                session.rollback()
+                raise
+        return super().set_trial_state_values(trial_id, state, values)
 
     def _set_trial_param(self, trial_id, name, value, distribution, previous) -> None:  # noqa: ANN001
         self._write(

@@ -145,3 +145,26 @@ def test_a_trials_writes_land_together_when_the_block_ends_even_on_an_error(tmp_
     assert landed.params == {"x": x} and landed.user_attrs == {"note": "held"}
     trial.set_user_attr("after", 1)  # outside a block: written at once
     assert outside.get_trials()[0].user_attrs == {"note": "held", "after": 1}
+
+
+_POP_ALL = """
+import sys, optuna
+from nas.storage import make_storage
+study = optuna.load_study(study_name=sys.argv[2], storage=make_storage(sys.argv[1]))
+while (trial_id := study._pop_waiting_trial_id()) is not None:
+    print(trial_id, flush=True)
+"""
+
+
+def test_workers_popping_queued_trials_together_never_take_the_same_one(storage_url: str) -> None:
+    """Optuna claims a WAITING trial by reading its state, then writing RUNNING. PostgreSQL locks
+    the row between the two (FOR UPDATE); SQLite ignores FOR UPDATE, so two workers could both
+    run one queued promotion (seen in CI with 4 workers); the claim must be atomic there too."""
+    study = new_study(storage_url)
+    for k in range(150):
+        study.enqueue_trial({"x": k}, skip_if_exists=False)
+    command = [sys.executable, "-c", _POP_ALL, storage_url, study.study_name]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    popped = [int(line) for proc in procs for line in proc.communicate(timeout=120)[0].split()]
+    assert all(proc.returncode == 0 for proc in procs)
+    assert sorted(popped) == sorted(t._trial_id for t in study.get_trials())  # each one, once
