@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import optuna
+from optuna.samplers._tpe import sampler as tpe_module
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models as rdb_models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -22,8 +23,13 @@ from optuna.study import _multi_objective
 # Optuna's non-dominated sort (NSGA-II and TPE use it): (points, n_below=None) -> ranks.
 non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", None)
 
+# TPE's split of the trials into its "good" and "bad" ones, a module function its ``_sample`` calls
+# for each parameter group: (study, trials, n_below) -> (below, above). nas.sampler wraps it.
+TPE_SPLIT = "_split_trials"
+
 __all__ = [
-    "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session", "trial_id", "trial_storage",
+    "TPE_SPLIT", "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session", "tpe_module",
+    "trial_id", "trial_storage",
 ]  # fmt: skip
 
 # RDBStorage methods that ``nas.storage.BatchingRDBStorage`` overrides or calls.
@@ -62,6 +68,7 @@ def check() -> None:
     missing += [f"optuna.storages._rdb.models.{m}" for m in RDB_MODELS if not hasattr(rdb_models, m)]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
+    missing += [] if callable(getattr(tpe_module, TPE_SPLIT, None)) else [f"samplers._tpe.sampler.{TPE_SPLIT}"]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

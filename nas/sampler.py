@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.optuna_compat import quiet_experimental
+from nas.optuna_compat import TPE_SPLIT, quiet_experimental, tpe_module
 
 SAMPLERS = ("tpe", "nsga2", "random")
 
@@ -54,14 +58,96 @@ class _GroupsReadOnce:
         return self._groups.calculate(_NewTrialsOnly(study, self._shown), use_cache)
 
 
+_LACKS = -1  # the trial lacks a parameter of the group: no row
+
+
+class _InternalReprs:
+    """Finished trials' parameters in TPE's internal representation, per search-space group,
+    worked out once per trial. Optuna works them out for every trial again at every sample, twice
+    per group (its two densities): a third of its time per sample at 5,000 trials."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple, tuple[dict[int, int], dict[str, list]]] = {}
+
+    def get(self, sampler: optuna.samplers.TPESampler, trials: list[FrozenTrial], space: dict, study: optuna.Study):  # noqa: ANN201
+        """What ``TPESampler._get_internal_repr`` returns: a column per parameter of ``space``, a
+        row per trial that has all of them, in the order of ``trials``."""
+        if not space:
+            return {}
+        rows, columns = self._groups.setdefault(tuple(space.items()), ({}, {name: [] for name in space}))
+        unfinished: dict[str, list] = {name: [] for name in space}  # running trials change: not kept
+        picked = []
+        for trial in trials:
+            finished = trial.state.is_finished()
+            row = rows.get(trial._trial_id) if finished else None
+            if row is None:
+                params = sampler._get_params(trial, study)
+                row = _LACKS
+                if space.keys() <= params.keys():
+                    target = columns if finished else unfinished
+                    size = len(next(iter(target.values())))
+                    row = size if finished else -2 - size  # unfinished rows go after the kept ones
+                    for name, distribution in space.items():
+                        target[name].append(distribution.to_internal_repr(params[name]))
+                if finished:
+                    rows[trial._trial_id] = row
+            if row != _LACKS:
+                picked.append(row)
+        kept = len(next(iter(columns.values())))
+        index = [row if row >= 0 else kept - 2 - row for row in picked]
+        return {name: np.asarray(columns[name] + unfinished[name])[index] for name in space}
+
+
+class _SplitOncePerSample:
+    """Optuna's TPE splits the trials into its "good" and "bad" ones for each parameter group of a
+    sample: the same trials, the same split, three times per sample in our space (non-dominated
+    sort, hypervolume tie-break: two thirds of TPE's time at 5,000 trials). Inside ``once()`` (nas's
+    TPE, one sample) the split is worked out once; elsewhere (Optuna's own TPESampler) it passes
+    straight through."""
+
+    def __init__(self, split) -> None:  # noqa: ANN001 (Optuna's private _split_trials)
+        self._split, self._local = split, threading.local()
+
+    def __call__(self, study: optuna.Study, trials: list[FrozenTrial], n_below: int):  # noqa: ANN204
+        memo = getattr(self._local, "memo", None)
+        if memo is None:
+            return self._split(study, trials, n_below)
+        key = (n_below, tuple(map(id, trials)))  # the trials stay alive in the sample: ids are unique
+        if key not in memo:
+            memo[key] = self._split(study, trials, n_below)
+        below, above = memo[key]
+        return list(below), list(above)  # fresh lists, as Optuna's are
+
+    @contextlib.contextmanager
+    def once(self) -> Iterator[None]:
+        self._local.memo = {}
+        try:
+            yield
+        finally:
+            self._local.memo = None
+
+
+def _install_split_once() -> _SplitOncePerSample:
+    split = getattr(tpe_module, TPE_SPLIT)
+    if not isinstance(split, _SplitOncePerSample):
+        split = _SplitOncePerSample(split)
+        setattr(tpe_module, TPE_SPLIT, split)
+    return split
+
+
 class _TPESampler(optuna.samplers.TPESampler):
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__(**kwargs)
         if self._group_decomposed_search_space is not None:
             self._group_decomposed_search_space = _GroupsReadOnce(self._group_decomposed_search_space)
+        self._reprs = _InternalReprs()
+
+    def _get_internal_repr(self, trials: list[FrozenTrial], search_space: dict, study: optuna.Study) -> dict:
+        return self._reprs.get(self, trials, search_space, study)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
-        return super().sample_relative(_TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
+        with _install_split_once().once():
+            return super().sample_relative(_TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
