@@ -81,6 +81,7 @@ class Objective:
     # The trainer: the proxy's; bench/scale.py alone passes a stand-in to time the tool's own cost.
     train: Callable[..., ProxyResult] = train_and_evaluate
     latencies: dict[str, Latency] = field(default_factory=dict, init=False)  # by digest: this process's
+    current: int | None = field(default=None, init=False)  # the number of the trial running now
 
     def __post_init__(self) -> None:
         self.ctx = SpaceContext(self.data.in_chs, self.data.num_classes, self.data.resolutions)
@@ -88,6 +89,7 @@ class Objective:
         self.artifacts = FileSystemArtifactStore(str(self.setup.artifact_dir))
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        self.current = trial.number
         try:
             return self.evaluate(trial)
         except BaseException as exc:  # recorded with the failed trial; optimize(catch=...) goes on

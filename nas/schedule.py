@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.optuna_compat import quiet_experimental
 from nas.pareto import GrowingRanks, minimised, top_fraction
 from nas.racing import DEFAULT_SHARE, due_rescoring
+from nas.storage import study_lock
 from nas.trials import (
     DIGEST_ATTR,
     LIVE,
@@ -113,17 +114,21 @@ def done_by_another(trials: Iterable[FrozenTrial], trial_number: int, key: RunKe
 
 
 def enqueue_once(study: optuna.Study, runs: Sequence[tuple[FrozenTrial, int, int]], worker: int = 0) -> int:
-    """Queue a copy of each run at (rung, replicate); how many. Workers that read the study at the
-    same moment decide the same runs: each is looked up in a fresh read just before it is queued
-    and skipped if another worker queued it since, and worker k starts at the k-th run so that
-    workers do not walk the same list in step (a copy that still slips through is pruned untrained:
-    ``done_by_another``)."""
-    queued, start = 0, worker % max(len(runs), 1)
-    for run, rung, replicate in [*runs[start:], *runs[:start]]:
+    """Queue a copy of each run at (rung, replicate) that is not queued, running or done yet; how
+    many. Workers that read the study at the same moment decide the same runs, so the look and the
+    queuing happen under the study's lock (``nas.storage.study_lock``): each run is queued once.
+    Without a lock (the gRPC proxy) worker k starts at the k-th run, so that workers do not walk the
+    same list in step, and a copy that slips through is pruned untrained (``done_by_another``)."""
+    if not runs:
+        return 0
+    queued, start = 0, worker % len(runs)
+    with study_lock(study):
         live = {run_key(t) for t in study.get_trials(deepcopy=False, states=LIVE)}
-        if (run.user_attrs.get(DIGEST_ATTR), rung, replicate) not in live:
-            study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung, replicate))
-            queued += 1
+        for run, rung, replicate in [*runs[start:], *runs[:start]]:
+            if (key := (run.user_attrs.get(DIGEST_ATTR), rung, replicate)) not in live:
+                study.enqueue_trial(run.params, user_attrs=promotion_attrs(run, rung, replicate))
+                live.add(key)
+                queued += 1
     return queued
 
 

@@ -8,12 +8,15 @@ same search again tops it up; promotions and re-scoring runs come on top.
 from __future__ import annotations
 
 import importlib
+import logging
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import optuna
 import torch
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 import nas
@@ -27,6 +30,7 @@ from nas.study import check_limits, data_options, find_existing, latency_setup, 
 from nas.trials import budget_runs
 from search_spaces import get_space
 
+_logger = logging.getLogger(__name__)
 OnTrial = Callable[[FrozenTrial, list[FrozenTrial], list[FrozenTrial]], None]  # trial, budget runs, all
 OnStart = Callable[[optuna.Study, int, list[str]], None]
 
@@ -58,6 +62,27 @@ class FailureStreak:
                 f"{self.count} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}); "
                 "finished trials are kept"
             )
+
+
+def _optimize(study: optuna.Study, objective: Objective, **kwargs: Any) -> None:
+    """``study.optimize``, carrying on when Optuna refuses to record a trial that another worker
+    failed meanwhile because its heartbeat fell silent (a paused process or machine, e.g. a laptop
+    asleep or a preempted job): Optuna queued a retry of it, so this run's result is dropped with a
+    warning, not the worker."""
+    while True:
+        try:
+            study.optimize(objective, **kwargs)
+            return
+        except ValueError:  # "Cannot tell a FAIL trial."
+            number, objective.current = objective.current, None  # a second error with no new trial: raised
+            trials = study.get_trials(deepcopy=False)
+            if number is None or not any(RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
+                                         for t in trials):  # fmt: skip
+                raise
+            _logger.warning(f"trial {number} was failed by another worker while this one ran it (its heartbeat "
+                            "fell silent); its retry runs instead, this result is dropped")  # fmt: skip
+            if kwargs.get("n_trials"):
+                return
 
 
 def run_search(
@@ -111,11 +136,11 @@ def run_search(
     objective = Objective(get_space(config.space), data, device, setup, train=train)
     if len(done) < config.budget:
         schedule.enqueue_promotions(study)  # any left undone by an interrupted run
-        study.optimize(objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+        _optimize(study, objective, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
     queued_only = replace(objective, new_networks=False)  # the budget is met: only enqueued trials run
 
     def run_one() -> FrozenTrial:
-        study.optimize(queued_only, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
+        _optimize(study, queued_only, n_trials=1, callbacks=[callback], catch=(Exception,), gc_after_trial=False)
         return streak.last
 
     schedule.settle(study, run_one)

@@ -11,6 +11,7 @@ not one commit each as Optuna does.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import random
 import sqlite3
 import time
@@ -28,6 +29,7 @@ from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, tr
 from nas.paths import DEFAULT_STORAGE, STUDIES_DIR
 
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
+QUEUE_LOCK_KEY = 0x4E4153  # "NAS": PostgreSQL advisory locks are (this, study id)
 STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times
 TABLE_CREATION_TRIES = 5
 
@@ -149,6 +151,29 @@ class BatchingRDBStorage(RDBStorage):
                 raise
         return super().set_trial_state_values(trial_id, state, values)
 
+    @contextlib.contextmanager
+    def study_lock(self, study_id: int) -> Iterator[None]:
+        """Held by one worker of the study at a time, on every machine: PostgreSQL's advisory lock
+        (on a connection of its own, released if the worker dies), a lock file beside a SQLite
+        database (``flock``; SQLite is one machine's anyway). Elsewhere (in memory): no lock."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                key = {"space": QUEUE_LOCK_KEY, "study": study_id}
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:space, :study)"), key)
+                try:
+                    yield
+                finally:
+                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:space, :study)"), key)
+        elif self._sqlite and self.engine.url.database not in (None, "", ":memory:"):
+            with open(f"{self.engine.url.database}-queue.lock", "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        else:
+            yield
+
     def _set_trial_param(self, trial_id, name, value, distribution, previous) -> None:  # noqa: ANN001
         self._write(
             trial_id, lambda s: self._set_trial_param_without_commit(s, trial_id, name, value, distribution, previous)
@@ -182,6 +207,13 @@ def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
     """Hold the trial's writes back until the block ends, where its storage can (else: no-op)."""
     storage = trial_storage(trial)
     return storage.batched(trial_id(trial)) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
+
+
+def study_lock(study: optuna.Study) -> contextlib.AbstractContextManager:
+    """One worker at a time, across processes and machines, for a look at the study followed by a
+    write that depends on it (queuing promotions). Through the gRPC proxy: no lock."""
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache, if any
+    return storage.study_lock(study._study_id) if isinstance(storage, BatchingRDBStorage) else contextlib.nullcontext()
 
 
 def annotate_finished_trial(study: optuna.Study, number: int, attrs: dict[str, Any]) -> None:

@@ -168,3 +168,32 @@ def test_workers_popping_queued_trials_together_never_take_the_same_one(storage_
     popped = [int(line) for proc in procs for line in proc.communicate(timeout=120)[0].split()]
     assert all(proc.returncode == 0 for proc in procs)
     assert sorted(popped) == sorted(t._trial_id for t in study.get_trials())  # each one, once
+
+
+_QUEUE_ALL = """
+import sys, optuna
+from nas.schedule import enqueue_once
+from nas.storage import make_storage
+study = optuna.load_study(study_name=sys.argv[2], storage=make_storage(sys.argv[1]))
+runs = [(t, 1, 0) for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+for _ in range(3):
+    print(enqueue_once(study, runs), flush=True)
+"""
+
+
+def test_workers_queuing_the_same_promotions_together_queue_each_once(storage_url: str) -> None:
+    """Workers that finish trials at the same moment find the same promotions due. The look at the
+    study and the queuing happen under the study's lock (an advisory lock on PostgreSQL, a lock file
+    beside SQLite), so 4 processes queuing 30 promotions, three times each, queue each once."""
+    study = new_study(storage_url)
+    for k in range(30):
+        study.add_trial(optuna.trial.create_trial(
+            params={"x": float(k)}, distributions={"x": optuna.distributions.FloatDistribution(0, 100)},
+            values=[k / 30, 1.0, 1.0], user_attrs={"digest": f"net{k}"}))  # fmt: skip
+    command = [sys.executable, "-c", _QUEUE_ALL, storage_url, study.study_name]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    queued = sum(int(n) for proc in procs for n in proc.communicate(timeout=120)[0].split())
+    assert all(proc.returncode == 0 for proc in procs)
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert queued == len(waiting) == 30
+    assert sorted(t.user_attrs["digest"] for t in waiting) == sorted(f"net{k}" for k in range(30))

@@ -74,6 +74,35 @@ def test_worker_killed_hard_is_detected_by_heartbeat_and_rerun(tmp_path: Path) -
 
 
 @pytest.mark.slow
+def test_worker_paused_past_its_heartbeat_carries_on_and_its_trial_is_retried(tmp_path: Path) -> None:
+    """A worker paused (SIGSTOP: a laptop asleep, a preempted job) longer than the heartbeat's grace
+    period has its trial failed and re-queued by another worker; woken up, it must not die on the
+    trial it can no longer record (Optuna: "Cannot tell a FAIL trial"), but go on to the budget."""
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    proc = start_search(storage, "--budget", "3", "--epochs", "6", "--heartbeat", "1")
+
+    def training() -> bool:
+        now = trials(storage)
+        return len(now) >= 2 and now[-1].state == TrialState.RUNNING and bool(now[-1].params)
+
+    wait_for(training)
+    os.kill(proc.pid, signal.SIGSTOP)
+    paused = trials(storage)[-1]
+    time.sleep(4)  # past the grace period (2 x heartbeat), SQLite timestamps in whole seconds
+    other_worker = optuna.load_study(study_name="digits-mixed", storage=make_storage(storage, heartbeat_interval=1))
+    optuna.storages.fail_stale_trials(other_worker)  # what another worker does before each trial
+    os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"trial {paused.number} was failed by another worker" in err
+    after = trials(storage)
+    assert after[paused.number].state == TrialState.FAIL
+    retried = [t for t in after if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == paused.number]
+    assert retried and retried[0].state == TrialState.COMPLETE and retried[0].params == paused.params
+    assert len(complete(storage)) == 3
+
+
+@pytest.mark.slow
 def test_trial_killed_before_its_parameters_were_written_is_retried_with_a_new_architecture(tmp_path: Path) -> None:
     """A worker that died inside the batched write of a trial's parameters left a RUNNING trial
     with no parameters: nothing was trained, so its retry samples afresh and the search goes on."""
