@@ -156,6 +156,7 @@ while (trial_id := study._pop_waiting_trial_id()) is not None:
 """
 
 
+@pytest.mark.slow  # several processes: their start-up is most of it
 def test_workers_popping_queued_trials_together_never_take_the_same_one(storage_url: str) -> None:
     """Optuna claims a WAITING trial by reading its state, then writing RUNNING. PostgreSQL locks
     the row between the two (FOR UPDATE); SQLite ignores FOR UPDATE, so two workers could both
@@ -181,6 +182,7 @@ for _ in range(3):
 """
 
 
+@pytest.mark.slow  # several processes: their start-up is most of it
 def test_workers_queuing_the_same_promotions_together_queue_each_once(storage_url: str) -> None:
     """Workers that finish trials at the same moment find the same promotions due. The look at the
     study and the queuing happen under the study's lock (an advisory lock on PostgreSQL, a lock file
