@@ -26,6 +26,8 @@ non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", Non
 # TPE's split of the trials into its "good" and "bad" ones, a module function its ``_sample`` calls
 # for each parameter group: (study, trials, n_below) -> (below, above). nas.sampler wraps it.
 TPE_SPLIT = "_split_trials"
+# TPESampler methods that nas.sampler overrides or calls (each trial's parameters, converted once).
+TPE_METHODS = ("_get_internal_repr", "_get_params")
 
 __all__ = [
     "TPE_SPLIT", "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session", "tpe_module",
@@ -69,6 +71,7 @@ def check() -> None:
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
     missing += [] if callable(getattr(tpe_module, TPE_SPLIT, None)) else [f"samplers._tpe.sampler.{TPE_SPLIT}"]
+    missing += [f"TPESampler.{m}" for m in TPE_METHODS if not callable(getattr(optuna.samplers.TPESampler, m, None))]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
