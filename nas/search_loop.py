@@ -75,9 +75,8 @@ def _optimize(study: optuna.Study, objective: Objective, **kwargs: Any) -> None:
             return
         except ValueError:  # "Cannot tell a FAIL trial."
             number, objective.current = objective.current, None  # a second error with no new trial: raised
-            trials = study.get_trials(deepcopy=False)
             if number is None or not any(RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
-                                         for t in trials):  # fmt: skip
+                                         for t in study.get_trials(deepcopy=False)):  # fmt: skip
                 raise
             _logger.warning(f"trial {number} was failed by another worker while this one ran it (its heartbeat "
                             "fell silent); its retry runs instead, this result is dropped")  # fmt: skip

@@ -114,7 +114,8 @@ class BatchingRDBStorage(RDBStorage):
         super().__init__(*args, **kwargs)
         self._held: dict[int, list[Callable[[Any], None]]] = {}
         self._sqlite = self.engine.dialect.name == "sqlite"
-        if self._sqlite and self.engine.url.database not in (None, "", ":memory:"):
+        self._sqlite_file = self._sqlite and self.engine.url.database not in (None, "", ":memory:")
+        if self._sqlite_file:
             sqlalchemy.event.listen(self.engine, "connect", _sqlite_commit_without_fsync)
             self.engine.dispose()  # the connections opened to create the tables reconnect with the PRAGMA
 
@@ -164,7 +165,7 @@ class BatchingRDBStorage(RDBStorage):
                     yield
                 finally:
                     connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:space, :study)"), key)
-        elif self._sqlite and self.engine.url.database not in (None, "", ":memory:"):
+        elif self._sqlite_file:
             with open(f"{self.engine.url.database}-queue.lock", "a") as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 try:
