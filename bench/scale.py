@@ -1,7 +1,7 @@
 """The tool's own cost per trial as a study grows to thousands of trials, with 1 to 16 workers.
 
     python bench/scale.py [--trials 5000] [--window 500] [--setups sqlite:1,sqlite:2,postgres:8,postgres:16,grpc:16]
-                          [--fidelity single,multi] [--sampler tpe] [--train-seconds 0.05]
+                          [--fidelity single,multi] [--sampler tpe] [--train-seconds 0.05] [--layer nas|optuna|both]
 
 Benchmark mode only (never a stand-in for training in the tests): a synthetic trainer replaces
 training, accuracy from a fixed formula of the architecture (its digest) and the rung's epochs plus
@@ -19,6 +19,7 @@ PostgreSQL with 16 workers; no trial lost; the budget met (one extra per worker 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import multiprocessing as mp
 import statistics
@@ -85,6 +86,28 @@ def instrument(totals: dict[str, float]) -> None:
     nas.study.make_sampler = sampler
 
 
+def optuna_storage_layer() -> None:
+    """The baseline: Optuna's own trial cache (every unfinished trial read whole on every read) and
+    Optuna's look-up of the trial on every write, not one per transaction."""
+    import nas.rdb_storage
+    import nas.storage
+    from nas.optuna_compat import rdb_models
+
+    nas.storage.ChangedTrialsCache = lambda backend: backend  # Optuna wraps it in its own cache
+    commit = nas.rdb_storage.BatchingRDBStorage._commit
+
+    def looked_up(write, trial_id: int):  # noqa: ANN001, ANN202
+        return lambda session, trial: (
+            rdb_models.TrialModel.find_or_raise_by_id(trial_id, session),
+            write(session, trial),
+        )
+
+    def per_write(self, trial_id: int, writes: list, ignore_integrity_error: bool) -> None:  # noqa: ANN001
+        commit(self, trial_id, [looked_up(w, trial_id) for w in writes], ignore_integrity_error)
+
+    nas.rdb_storage.BatchingRDBStorage._commit = per_write
+
+
 @dataclass(frozen=True)
 class Run:
     """One setup's search, as each worker process runs it."""
@@ -95,6 +118,7 @@ class Run:
     sleep: float
     folder: str
     sampler: str = "tpe"
+    layer: str = "nas"  # "optuna": Optuna's trial cache and a trial lookup per write, the baseline
     profile: str | None = None  # cProfile stats to PROFILE-workerK.prof
 
 
@@ -108,6 +132,8 @@ def worker(run: Run, k: int, out: mp.Queue) -> None:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if run.layer == "optuna":
+        optuna_storage_layer()
     totals: dict[str, float] = defaultdict(float)
     instrument(totals)
     multi = (
@@ -125,7 +151,7 @@ def worker(run: Run, k: int, out: mp.Queue) -> None:
         records.append((trial.number, now - last[0] - spent, cpu - last[1], parts, k, time.time()))
         last[:] = [now, cpu, dict(totals)]
 
-    profiler = cProfile.Profile() if run.profile else None
+    profiler = cProfile.Profile(time.process_time) if run.profile else None  # CPU, as the figures
     if profiler:
         profiler.enable()
     run_search(config, on_trial=on_trial, worker=k, train=synthetic_trainer(run.sleep))
@@ -251,6 +277,8 @@ def main() -> None:
                    help="KIND:WORKERS,... KIND: sqlite, postgres, grpc (PostgreSQL behind the gRPC proxy)")  # fmt: skip
     p.add_argument("--fidelity", default="single,multi")
     p.add_argument("--sampler", default="tpe")
+    p.add_argument("--layer", default="nas", help="the storage layer: nas, optuna or both (optuna: Optuna's trial "
+                   "cache and a look-up of the trial per write, the baseline)")  # fmt: skip
     p.add_argument("--train-seconds", type=float, default=0.05, help="the synthetic training's sleep")
     p.add_argument("--profile", metavar="PREFIX",
                    help="write each worker's cProfile stats to PREFIX-<setup>-workerK.prof")  # fmt: skip
@@ -258,15 +286,18 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for setup in args.setups.split(","):
         kind, workers = setup.split(":")
-        for fidelity in args.fidelity.split(","):
+        for fidelity, layer in itertools.product(
+            args.fidelity.split(","), args.layer.replace("both", "nas,optuna").split(",")
+        ):
             with tempfile.TemporaryDirectory() as tmp, storage(kind, tmp) as (url, database):
                 start = time.perf_counter()
-                profile = f"{args.profile}-{kind}{workers}-{fidelity}" if args.profile else None
-                run = Run(url, args.trials, fidelity, args.train_seconds, tmp, args.sampler, profile)
+                profile = f"{args.profile}-{kind}{workers}-{fidelity}-{layer}" if args.profile else None
+                run = Run(url, args.trials, fidelity, args.train_seconds, tmp, args.sampler, layer, profile)
                 records, connections = run_setup(run, int(workers), database)
                 study = optuna.load_study(study_name="digits-mixed", storage=database or url)
                 minutes = (time.perf_counter() - start) / 60
-                name = f"{kind}, {workers} worker(s), {fidelity} fidelity, {args.sampler} ({minutes:.1f} min)"
+                name = f"{kind}, {workers} worker(s), {fidelity} fidelity, {args.sampler}, {layer}'s storage layer"
+                name += f" ({minutes:.1f} min)"
                 report(name, records, args.window, study, args.trials, int(workers))
                 if connections is not None:
                     print(f"database connections while it ran: at most {connections}")

@@ -1,6 +1,7 @@
 """The Optuna API we use that is private or marked experimental, in one place.
 
-Batched trial writes (``nas.storage``), the sampler's one-read snapshot (``nas.sampler``) and
+Batched trial writes (``nas.rdb_storage``), the cache that re-reads changed trials only
+(``nas.trial_cache``), the sampler's one-read snapshot (``nas.sampler``) and
 the promotions' non-dominated sort (``nas.pareto``) reach into Optuna's internals. Everything they
 touch is named here, and ``check()`` (run by the test suite) fails loudly, naming the Optuna
 version, when an upgrade moves any of it.
@@ -34,9 +35,12 @@ __all__ = [
     "trial_id", "trial_storage",
 ]  # fmt: skip
 
-# RDBStorage methods that ``nas.storage.BatchingRDBStorage`` overrides or calls.
-RDB_METHODS = ("_set_trial_param", "_set_trial_param_without_commit", "_set_trial_attr_without_commit")
-RDB_MODELS = ("TrialUserAttributeModel", "TrialSystemAttributeModel")
+# RDBStorage methods that ``nas.rdb_storage.BatchingRDBStorage`` and ``nas.trial_cache`` override or call.
+RDB_METHODS = ("_set_trial_param", "_set_trial_attr_without_commit", "check_trial_is_updatable", "_get_trials")
+RDB_MODELS = ("TrialModel", "TrialParamModel", "TrialUserAttributeModel", "TrialSystemAttributeModel",
+              "TrialIntermediateValueModel")  # fmt: skip
+# _CachedStorage methods that ``nas.trial_cache`` overrides or calls.
+CACHE_METHODS = ("_read_trials_from_remote_storage", "_add_trials_to_cache")
 
 
 @contextlib.contextmanager
@@ -68,6 +72,8 @@ def check() -> None:
     """Raise RuntimeError naming what is missing, if this Optuna lacks an internal we rely on."""
     missing = [f"RDBStorage.{m}" for m in RDB_METHODS if not callable(getattr(RDBStorage, m, None))]
     missing += [f"optuna.storages._rdb.models.{m}" for m in RDB_MODELS if not hasattr(rdb_models, m)]
+    cache = optuna.storages._CachedStorage
+    missing += [f"_CachedStorage.{m}" for m in CACHE_METHODS if not callable(getattr(cache, m, None))]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
     missing += [] if callable(getattr(tpe_module, TPE_SPLIT, None)) else [f"samplers._tpe.sampler.{TPE_SPLIT}"]
@@ -85,7 +91,15 @@ def check() -> None:
         ),
         "Trial.study._storage": lambda: isinstance(trial_storage(trial), BaseStorage),
         "_CachedStorage._backend": lambda: isinstance(
-            getattr(optuna.storages._CachedStorage(RDBStorage("sqlite://")), "_backend", None), RDBStorage
+            getattr(cache(RDBStorage("sqlite://")), "_backend", None), RDBStorage
+        ),
+        "_CachedStorage._studies and _trial_id_to_study_id_and_number": lambda: all(
+            isinstance(getattr(cache(RDBStorage("sqlite://")), a, None), dict)
+            for a in ("_studies", "_trial_id_to_study_id_and_number")
+        ),
+        "_StudyInfo.unfinished_trial_ids and last_finished_trial_id": lambda: (
+            isinstance(optuna.storages._cached_storage._StudyInfo().unfinished_trial_ids, set)
+            and optuna.storages._cached_storage._StudyInfo().last_finished_trial_id == -1
         ),
     }
     for name, probe in probes.items():

@@ -4,32 +4,31 @@ Optuna's docs warn against bare SQLite for parallel workers. We set the database
 (readers never block the writer) and give every connection a long busy timeout, so concurrent
 workers wait for the lock instead of failing with "database is locked" (a test hammers one
 study with 4 processes). Across machines use PostgreSQL: same flags, ``--storage postgresql://``.
-A trial's parameters and attrs are written in one transaction per block (``batched_writes``),
-not one commit each as Optuna does.
+A trial's parameters and attrs are written in one transaction per block (``batched_writes``,
+``nas.rdb_storage``), not one commit each as Optuna does; each worker caches the study's trials
+and re-reads only those that changed (``nas.trial_cache``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 
 from nas.grpc_client import connect, grpc_address
-from nas.optuna_compat import quiet_experimental, rdb_models, scoped_session, trial_id, trial_storage
+from nas.optuna_compat import quiet_experimental, trial_id, trial_storage
 from nas.paths import DEFAULT_STORAGE, STUDIES_DIR
+from nas.rdb_storage import BatchingRDBStorage
+from nas.trial_cache import ChangedTrialsCache
 
 SQLITE_BUSY_TIMEOUT_S = 300  # how long a worker waits for another's write before giving up
-QUEUE_LOCK_KEY = 0x4E4153  # "NAS": PostgreSQL advisory locks are (this, study id)
 STALE_RETRIES = 3  # a trial whose worker died is re-run up to this many times
 TABLE_CREATION_TRIES = 5
 
@@ -84,13 +83,6 @@ def _switch_to_wal(path: Path) -> None:
                 time.sleep(0.05 + 0.1 * random.random())
 
 
-def _sqlite_commit_without_fsync(dbapi_connection, connection_record) -> None:
-    """In WAL mode, synchronous=NORMAL skips the fsync on every commit (a trial makes dozens)
-    and still never corrupts the database; only a power cut can lose the last commits."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-
 def _check_is_optuna_database(path: Path) -> None:
     """Refuse (and leave untouched) a file that is not a SQLite database of Optuna's."""
     if path.read_bytes()[:16] != b"SQLite format 3\x00":
@@ -102,106 +94,6 @@ def _check_is_optuna_database(path: Path) -> None:
         raise ValueError(f"{path} is a corrupted SQLite database ({exc}); refusing to touch it") from None
     if tables and "studies" not in tables:
         raise ValueError(f"{path} is a SQLite database of something else (tables {sorted(tables)}); refusing it")
-
-
-class BatchingRDBStorage(RDBStorage):
-    """Optuna's RDBStorage, but inside ``batched(trial_id)`` that trial's parameters and attrs are
-    held back and written together in one transaction when the block ends (also on an error).
-    Optuna commits each on its own, ~1 ms apiece, and a trial makes ~25 of them. On SQLite, the
-    storage's own connections (and no other engine's) skip the fsync on commit."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._held: dict[int, list[Callable[[Any], None]]] = {}
-        self._sqlite = self.engine.dialect.name == "sqlite"
-        self._sqlite_file = self._sqlite and self.engine.url.database not in (None, "", ":memory:")
-        if self._sqlite_file:
-            sqlalchemy.event.listen(self.engine, "connect", _sqlite_commit_without_fsync)
-            self.engine.dispose()  # the connections opened to create the tables reconnect with the PRAGMA
-
-    @contextlib.contextmanager
-    def batched(self, trial_id: int) -> Iterator[None]:
-        self._held[trial_id] = []
-        try:
-            yield
-        finally:
-            writes = self._held.pop(trial_id)
-            if writes:
-                with scoped_session(self) as session:  # an error is raised, not dropped
-                    for write in writes:
-                        write(session)
-
-    def _write(self, trial_id: int, write: Callable[[Any], None]) -> None:
-        if trial_id in self._held:
-            self._held[trial_id].append(write)
-        else:  # as Optuna does: a transaction of its own
-            with scoped_session(self, True) as session:
-                write(session)
-
-    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
-        """Optuna reads the trial's state, then writes the new one: a worker claims a WAITING trial
-        (a queued promotion) only if it is still WAITING. PostgreSQL locks the row in between
-        (FOR UPDATE); SQLite ignores FOR UPDATE, so two workers could both claim one trial. There
-        the transaction takes the write lock first (BEGIN IMMEDIATE), which makes it atomic."""
-        if self._sqlite:
-            session = self.scoped_session()  # the one Optuna's transaction below runs in (per thread)
-            try:
-                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-            except sqlalchemy.exc.SQLAlchemyError:
-                session.rollback()
-                raise
-        return super().set_trial_state_values(trial_id, state, values)
-
-    @contextlib.contextmanager
-    def study_lock(self, study_id: int) -> Iterator[None]:
-        """Held by one worker of the study at a time, on every machine: PostgreSQL's advisory lock
-        (on a connection of its own, released if the worker dies), a lock file beside a SQLite
-        database (``flock``; SQLite is one machine's anyway). Elsewhere (in memory): no lock."""
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as connection:
-                key = {"space": QUEUE_LOCK_KEY, "study": study_id}
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:space, :study)"), key)
-                try:
-                    yield
-                finally:
-                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:space, :study)"), key)
-        elif self._sqlite_file:
-            with open(f"{self.engine.url.database}-queue.lock", "a") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
-        else:
-            yield
-
-    def _set_trial_param(self, trial_id, name, value, distribution, previous) -> None:  # noqa: ANN001
-        self._write(
-            trial_id, lambda s: self._set_trial_param_without_commit(s, trial_id, name, value, distribution, previous)
-        )
-
-    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        model = rdb_models.TrialUserAttributeModel
-        self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
-
-    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        model = rdb_models.TrialSystemAttributeModel
-        self._write(trial_id, lambda s: self._set_trial_attr_without_commit(s, model, trial_id, key, value))
-
-    def annotate_finished_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:
-        """User attrs on a finished trial, in one transaction. Optuna refuses these; results
-        measured later (final training) go there so optuna-dashboard shows them on the trial."""
-        self._annotating = True
-        try:
-            with self.batched(trial_id):
-                for key, value in attrs.items():
-                    self.set_trial_user_attr(trial_id, key, value)
-        finally:
-            self._annotating = False
-
-    def check_trial_is_updatable(self, trial_id: int, trial_state: Any) -> None:
-        if not getattr(self, "_annotating", False):
-            super().check_trial_is_updatable(trial_id, trial_state)
 
 
 def batched_writes(trial: optuna.Trial) -> contextlib.AbstractContextManager:
@@ -227,8 +119,9 @@ def annotate_finished_trial(study: optuna.Study, number: int, attrs: dict[str, A
 
 
 def make_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage:
-    """An RDB storage; with a heartbeat, trials of a worker that died are failed after
-    ``2 x heartbeat_interval`` of silence and re-queued (same parameters) for another run.
+    """An RDB storage, its trials cached (``nas.trial_cache``); with a heartbeat, trials of a worker
+    that died are failed after ``2 x heartbeat_interval`` of silence and re-queued (same parameters)
+    for another run.
     ``grpc://HOST:PORT``: a client of the gRPC storage proxy (no heartbeat through it)."""
     if grpc_address(url):
         return connect(url)
@@ -245,7 +138,7 @@ def make_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
     for attempt in range(1, TABLE_CREATION_TRIES + 1):
         try:
             with quiet_experimental():  # heartbeats are "experimental" in name only (since Optuna 2.x)
-                return BatchingRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+                return ChangedTrialsCache(BatchingRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat))
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             error = exc
             # Workers starting together on a new database race to create Optuna's tables

@@ -87,7 +87,7 @@ def test_existing_study_loads_by_name_or_alone(storage_url: str) -> None:
 
 def test_sqlite_pragma_is_set_on_the_storage_engine_only(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nas.db'}"
-    storage = make_storage(url)
+    storage = make_storage(url)._backend  # under the trial cache
     with storage.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
