@@ -11,7 +11,9 @@ Each worker process times the gap between its consecutive finished trials and su
 (wall), and the CPU time it used (the machine-independent figure when workers outnumber cores);
 the parts are timed in CPU seconds by wrapping them in each process. Per window of trials the
 script prints the medians and each part's mean, then the window of the last new network against
-the first 100 trials: what grows; and how long settling took, on how many workers.
+the first 100 trials: what grows; and how long settling took, on how many workers. ``--layer
+both`` runs each setup twice, with nas's storage layer (its trial cache re-reads only the trials that
+changed; one look-up of the trial per transaction) and then Optuna's (the baseline).
 Goal (issue 23): at 5,000 trials the cost is at most 2x its cost at trial 100, and below 0.5 s, on
 PostgreSQL with 16 workers; no trial lost; the budget met (one extra per worker at most).
 """

@@ -195,7 +195,12 @@ class Schedule:
             if not any(replicate_of(t) == 0 for t in running) and self.enqueue_refinements(study, trials):
                 continue
             if not running:
-                return  # settled: nothing runs, nothing is due
+                # Settled, unless another worker queued what was due since this worker's read (it
+                # then queued nothing itself): look again before leaving, or the others' rounds
+                # ran on one worker (bench/scale.py: 15 of 16 left while the race went on).
+                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+                    return
+                continue
             if (finished := len(trials) - len(running)) != seen_finished:
                 seen_finished, idle_since = finished, time.monotonic()
             elif time.monotonic() - idle_since > idle_limit(trials):
