@@ -98,8 +98,10 @@ class GrowingRanks:
         if len(keys) == 0:
             return np.zeros(0, dtype=int)
         x = np.asarray(points, dtype=float).reshape(len(keys), -1)
-        if not set(self.keys) <= set(keys) or (self.keys and x.shape[1] != self.points.shape[1]):
-            self.keys, self.points, self.ranks = {}, np.zeros((0, x.shape[1])), np.zeros(0, dtype=int)
+        if not set(self.keys) <= set(keys) or (self.keys and x.shape[1] != self.points.shape[1]) or not self.keys:
+            # A first look, or not the last set plus new points: one sort of them all.
+            self.keys = {key: row for row, key in enumerate(keys)}
+            self.points, self.ranks = x.copy(), np.asarray(non_domination_rank(x), dtype=int)
         for key, point in zip(keys, x, strict=True):
             if key not in self.keys:
                 self.add(key, point)

@@ -105,3 +105,32 @@ def test_a_promotion_another_worker_queued_since_the_read_is_not_queued_again() 
     assert Schedule(rungs=(2, 6), eta=2, refine=0).enqueue_promotions(study) == 2  # the other worker
     assert Schedule(rungs=(2, 6), eta=2, refine=0).enqueue_promotions(study, read_before) == 0
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+def test_an_index_kept_across_reads_decides_what_a_fresh_read_decides() -> None:
+    """Runs finish out of order, some fail, networks recur, promotions run: after every change the
+    promotions due from the index a worker keeps are those of a fresh index, in the same order."""
+    import random
+
+    from nas.schedule import RunIndex
+
+    rng, kept, study, seen_due = random.Random(3), RunIndex(), {}, 0
+    for step in range(400):
+        number = len(study)
+        if number and rng.random() < 0.6:  # a running run ends
+            running = [t for t in study.values() if t.state == TrialState.RUNNING]
+            if running:
+                t = rng.choice(running)
+                state = TrialState.FAIL if rng.random() < 0.1 else TrialState.COMPLETE
+                cost = rng.choice([1e3, 2e3, 4e3])
+                study[t.number] = run(t.number, rng.random(), cost, rng.random() * 1e4, digest=t.user_attrs["digest"],
+                                      rung=t.user_attrs.get("rung", 0), state=state)  # fmt: skip
+        else:  # a new run starts: a new network, one seen before, or a promotion
+            rung = rng.choice([0, 0, 0, 1])
+            digest = f"net{rng.randrange(max(1, number))}" if rng.random() < 0.3 else None
+            study[number] = run(number, 0, 0, digest=digest, rung=rung, state=TrialState.RUNNING)
+        trials = sorted(study.values(), key=lambda t: t.number)
+        kept_due = [t.number for t in due_promotions(trials, 3, 3, index=kept)]
+        assert kept_due == [t.number for t in due_promotions(trials, 3, 3)], f"step {step}"
+        seen_due += bool(kept_due)
+    assert seen_due > 100

@@ -199,3 +199,21 @@ def test_workers_queuing_the_same_promotions_together_queue_each_once(storage_ur
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert queued == len(waiting) == 30
     assert sorted(t.user_attrs["digest"] for t in waiting) == sorted(f"net{k}" for k in range(30))
+
+
+def test_writes_check_what_optuna_checks_and_overwrite_attrs(storage_url: str) -> None:
+    study = new_study(storage_url)
+    first, second = study.ask(), study.ask()
+    with batched_writes(first):
+        first.suggest_int("depth", 1, 3)
+        first.set_user_attr("seed", 1)
+        first.set_user_attr("seed", 2)  # the last value wins, as with Optuna's commit per write
+    first.set_user_attr("seed", 3)
+    with pytest.raises(ValueError, match="Cannot set different distribution kind"), batched_writes(second):
+        second.suggest_categorical("depth", ["a", "b"])  # the study's "depth" is an int
+    study.tell(first, [0.5, 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="finished"):
+        first.set_user_attr("late", 1)
+    seen = make_storage(storage_url).get_trial(optuna_compat.trial_id(first))
+    assert seen.user_attrs == {"seed": 3} and seen.params == {"depth": seen.params["depth"]}
+    assert make_storage(storage_url).get_trial(optuna_compat.trial_id(second)).params == {}
