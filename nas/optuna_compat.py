@@ -27,12 +27,14 @@ non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", Non
 # TPE's split of the trials into its "good" and "bad" ones, a module function its ``_sample`` calls
 # for each parameter group: (study, trials, n_below) -> (below, above). nas.sampler wraps it.
 TPE_SPLIT = "_split_trials"
+# TPE's score of a trial's infeasibility, a module function the split calls: (trial) -> float.
+TPE_SCORE = "_get_infeasible_trial_score"
 # TPESampler methods that nas.sampler overrides or calls (each trial's parameters, converted once).
 TPE_METHODS = ("_get_internal_repr", "_get_params")
 
 __all__ = [
-    "TPE_SPLIT", "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session", "tpe_module",
-    "trial_id", "trial_storage",
+    "TPE_SCORE", "TPE_SPLIT", "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session",
+    "tpe_module", "trial_id", "trial_storage",
 ]  # fmt: skip
 
 # RDBStorage methods that ``nas.rdb_storage.BatchingRDBStorage`` and ``nas.trial_cache`` override or call.
@@ -76,7 +78,9 @@ def check() -> None:
     missing += [f"_CachedStorage.{m}" for m in CACHE_METHODS if not callable(getattr(cache, m, None))]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
-    missing += [] if callable(getattr(tpe_module, TPE_SPLIT, None)) else [f"samplers._tpe.sampler.{TPE_SPLIT}"]
+    missing += [
+        f"samplers._tpe.sampler.{f}" for f in (TPE_SPLIT, TPE_SCORE) if not callable(getattr(tpe_module, f, None))
+    ]
     missing += [f"TPESampler.{m}" for m in TPE_METHODS if not callable(getattr(optuna.samplers.TPESampler, m, None))]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

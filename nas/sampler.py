@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.optuna_compat import TPE_SPLIT, quiet_experimental, tpe_module
+from nas.optuna_compat import TPE_SCORE, TPE_SPLIT, quiet_experimental, tpe_module
 
 SAMPLERS = ("tpe", "nsga2", "random")
 
@@ -127,12 +127,41 @@ class _SplitOncePerSample:
             self._local.memo = None
 
 
-def _install_split_once() -> _SplitOncePerSample:
-    split = getattr(tpe_module, TPE_SPLIT)
-    if not isinstance(split, _SplitOncePerSample):
-        split = _SplitOncePerSample(split)
-        setattr(tpe_module, TPE_SPLIT, split)
-    return split
+class _ScoresKept:
+    """Optuna's TPE works out every trial's infeasibility (the sum of its violated constraints) at
+    every sample; a finished trial's constraints never change, so inside ``kept(memo)`` (nas's TPE)
+    each finished trial's score is worked out once and kept in ``memo`` (by identity: the storage's
+    cache hands out the same object for a finished trial; the memo holds it, so its id is never
+    reused). Elsewhere (Optuna's own TPESampler) it passes straight through."""
+
+    def __init__(self, score) -> None:  # noqa: ANN001 (Optuna's private _get_infeasible_trial_score)
+        self._score, self._local = score, threading.local()
+
+    def __call__(self, trial: FrozenTrial) -> float:
+        memo = getattr(self._local, "memo", None)
+        if memo is None or not trial.state.is_finished():
+            return self._score(trial)
+        kept = memo.get(id(trial))
+        if kept is None or kept[0] is not trial:
+            kept = memo[id(trial)] = (trial, self._score(trial))
+        return kept[1]
+
+    @contextlib.contextmanager
+    def kept(self, memo: dict) -> Iterator[None]:
+        self._local.memo = memo
+        try:
+            yield
+        finally:
+            self._local.memo = None
+
+
+def _install(name: str, wrapper: type):  # noqa: ANN202
+    """Optuna's TPE module function ``name`` wrapped (once) by ``wrapper``."""
+    function = getattr(tpe_module, name)
+    if not isinstance(function, wrapper):
+        function = wrapper(function)
+        setattr(tpe_module, name, function)
+    return function
 
 
 class _TPESampler(optuna.samplers.TPESampler):
@@ -141,12 +170,13 @@ class _TPESampler(optuna.samplers.TPESampler):
         if self._group_decomposed_search_space is not None:
             self._group_decomposed_search_space = _GroupsReadOnce(self._group_decomposed_search_space)
         self._reprs = _InternalReprs()
+        self._scores: dict[int, tuple[FrozenTrial, float]] = {}  # finished trials' infeasibility
 
     def _get_internal_repr(self, trials: list[FrozenTrial], search_space: dict, study: optuna.Study) -> dict:
         return self._reprs.get(self, trials, search_space, study)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
-        with _install_split_once().once():
+        with _install(TPE_SPLIT, _SplitOncePerSample).once(), _install(TPE_SCORE, _ScoresKept).kept(self._scores):
             return super().sample_relative(_TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
 
 

@@ -10,8 +10,9 @@ from search_spaces import SpaceContext
 
 def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
     """nas's TPE reads the trials once per trial instead of once per parameter group, and each
-    finished trial's parameter names once for the search-space groups; on the same history (trials
-    finishing out of order, pruned, still running) it must propose exactly what Optuna's TPE proposes."""
+    finished trial's parameter names once for the search-space groups, and each finished trial's
+    infeasibility once; on the same history (trials finishing out of order, pruned, still running,
+    infeasible) it must propose exactly what Optuna's TPE proposes."""
     from nas.sampler import make_sampler
     from search_spaces import get_space
 
@@ -32,6 +33,7 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
                 continue
             for t, s, k in [(trial, spec, i), *waiting]:
                 values = [(k * 7919 % 97) / 97, len(s.stages), s.stem.out_chs]
+                t.set_constraint("flops_over_limit", float(k % 4) - 2.0)  # some infeasible, by how much
                 study.tell(t, state=optuna.trial.TrialState.PRUNED) if k % 7 == 3 else study.tell(t, values)
             waiting.clear()
         proposals.append(specs)
