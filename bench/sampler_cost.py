@@ -5,7 +5,8 @@
 An in-memory study of the default space is grown to each size with random architectures and
 synthetic objective values (only the sampler is timed: no training, no database). Then the two
 samplers, same settings (multivariate, group, constant liar), take turns sampling the next
-architecture; each sample is told FAIL, which TPE ignores, so both always see the same history.
+architecture; each sample's trial is told synthetic values, as in a search (the fronts and TPE's
+tie-break move), and both samplers sample from the same, shared history.
 nas's TPE reads the trials once per sample, each finished trial's parameter names once for the
 groups, and each finished trial's parameters once in TPE's internal representation; what it
 proposes is what Optuna's proposes (tests/test_sampler.py). Figure: nas / Optuna CPU per sample.
@@ -28,6 +29,10 @@ from nas.sampler import make_sampler  # noqa: E402
 from search_spaces import SpaceContext, get_space  # noqa: E402
 
 
+def synthetic_values(spec, rng: random.Random) -> list[float]:  # noqa: ANN001
+    return [rng.random(), spec.stem.out_chs * rng.random(), len(spec.stages) + rng.random()]
+
+
 def grown_study(trials: int) -> optuna.Study:
     ctx, sample = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed")
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
@@ -35,22 +40,22 @@ def grown_study(trials: int) -> optuna.Study:
     rng = random.Random(0)
     for _ in range(trials):
         trial = study.ask()
-        spec = sample(trial, ctx)
-        study.tell(trial, [rng.random(), spec.stem.out_chs * rng.random(), len(spec.stages) + rng.random()])
+        study.tell(trial, synthetic_values(sample(trial, ctx), rng))
     return study
 
 
 def cpu_per_sample(study: optuna.Study, samplers: dict, samples: int) -> dict[str, list[float]]:
     ctx, sample = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed")
     times: dict[str, list[float]] = {name: [] for name in samplers}
+    rng = random.Random(1)
     for _ in range(samples):
         for name, sampler in samplers.items():  # alternating: drift hits both alike
             study.sampler = sampler
             start = time.process_time()
             trial = study.ask()
-            sample(trial, ctx)
+            spec = sample(trial, ctx)
             times[name].append(time.process_time() - start)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, synthetic_values(spec, rng))  # as in a search: each sample's trial joins the history
     return times
 
 

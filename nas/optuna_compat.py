@@ -27,14 +27,20 @@ non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", Non
 # TPE's split of the trials into its "good" and "bad" ones, a module function its ``_sample`` calls
 # for each parameter group: (study, trials, n_below) -> (below, above). nas.sampler wraps it.
 TPE_SPLIT = "_split_trials"
+# TPE's split of the complete (feasible, finished) trials, which the split calls:
+# (trials, study, n_below) -> (below, above). nas.tpe_kept runs it on the leading fronts only.
+TPE_SPLIT_COMPLETE = "_split_complete_trials"
+# TPE's tie-break on the last front it needs, and the reference point it uses: nas.tpe_kept calls them.
+solve_hssp = getattr(tpe_module, "_solve_hssp", None)  # (points, labels, size, reference) -> chosen labels
+reference_point = getattr(tpe_module, "_get_reference_point", None)  # (points) -> reference point
 # TPE's score of a trial's infeasibility, a module function the split calls: (trial) -> float.
 TPE_SCORE = "_get_infeasible_trial_score"
 # TPESampler methods that nas.sampler overrides or calls (each trial's parameters, converted once).
 TPE_METHODS = ("_get_internal_repr", "_get_params")
 
 __all__ = [
-    "TPE_SCORE", "TPE_SPLIT", "check", "non_domination_rank", "quiet_experimental", "rdb_models", "scoped_session",
-    "tpe_module", "trial_id", "trial_storage",
+    "TPE_SCORE", "TPE_SPLIT", "TPE_SPLIT_COMPLETE", "check", "non_domination_rank", "quiet_experimental", "rdb_models",
+    "reference_point", "scoped_session", "solve_hssp", "tpe_module", "trial_id", "trial_storage",
 ]  # fmt: skip
 
 # RDBStorage methods that ``nas.rdb_storage.BatchingRDBStorage`` and ``nas.trial_cache`` override or call.
@@ -78,9 +84,8 @@ def check() -> None:
     missing += [f"_CachedStorage.{m}" for m in CACHE_METHODS if not callable(getattr(cache, m, None))]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
-    missing += [
-        f"samplers._tpe.sampler.{f}" for f in (TPE_SPLIT, TPE_SCORE) if not callable(getattr(tpe_module, f, None))
-    ]
+    tpe_functions = (TPE_SPLIT, TPE_SPLIT_COMPLETE, TPE_SCORE, "_solve_hssp", "_get_reference_point")
+    missing += [f"samplers._tpe.sampler.{f}" for f in tpe_functions if not callable(getattr(tpe_module, f, None))]
     missing += [f"TPESampler.{m}" for m in TPE_METHODS if not callable(getattr(optuna.samplers.TPESampler, m, None))]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

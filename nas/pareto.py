@@ -107,6 +107,14 @@ class GrowingRanks:
                 self.add(key, point)
         return self.ranks[[self.keys[k] for k in keys]]
 
+    def drop_from(self, rank: int) -> None:
+        """Drop the points of ``rank`` or a later one. The others keep their ranks: a point is
+        dominated only by points of earlier ranks."""
+        keep = self.ranks < rank
+        rows = np.cumsum(keep) - 1
+        self.keys = {key: int(rows[row]) for key, row in self.keys.items() if keep[row]}
+        self.points, self.ranks = self.points[keep], self.ranks[keep]
+
     def add(self, key: int, point: np.ndarray) -> None:
         x, ranks = self.points.reshape(-1, len(point)), self.ranks
         above = (x <= point).all(axis=1) & (x < point).any(axis=1)  # the points that dominate it
