@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import optuna
@@ -51,6 +52,7 @@ class _TPESampler(optuna.samplers.TPESampler):
             self._group_decomposed_search_space = GroupsReadOnce(self._group_decomposed_search_space)
         self._kept: dict[tuple, _Kept] = {}  # by (storage, study id): a sampler may serve two studies
         self._now: _Kept | None = None
+        self._lock = threading.Lock()  # what is kept is shared: one sample at a time (study.optimize(n_jobs=...))
 
     def _get_internal_repr(self, trials: list[FrozenTrial], search_space: dict, study: optuna.Study) -> dict:
         if self._now is None:  # outside sample_relative (sample_independent): Optuna's own
@@ -58,16 +60,17 @@ class _TPESampler(optuna.samplers.TPESampler):
         return self._now.reprs.get(self, trials, search_space, study)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
-        kept = self._now = self._kept.setdefault((study._storage, study._study_id), _Kept())
-        try:
-            with (
-                _install(TPE_SPLIT, SplitOncePerSample).using({}),
-                _install(TPE_SCORE, ScoresKept).using(kept.scores),
-                _install(TPE_SPLIT_COMPLETE, FrontsKept).using(kept.fronts),
-            ):
-                return super().sample_relative(TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
-        finally:
-            self._now = None
+        with self._lock:
+            kept = self._now = self._kept.setdefault((study._storage, study._study_id), _Kept())
+            try:
+                with (
+                    _install(TPE_SPLIT, SplitOncePerSample).using({}),
+                    _install(TPE_SCORE, ScoresKept).using(kept.scores),
+                    _install(TPE_SPLIT_COMPLETE, FrontsKept).using(kept.fronts),
+                ):
+                    return super().sample_relative(TrialSnapshot(study), trial, search_space)  # type: ignore[arg-type]
+            finally:
+                self._now = None
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:

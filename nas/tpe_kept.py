@@ -228,7 +228,7 @@ class LeadingFronts:
         self._seen: set[int] = set()  # trial numbers
         self._ranks = GrowingRanks()  # of the leading trials (and the new ones), by trial number
         self._depth = 0
-        self._last_tie: tuple = ((), None)  # the last tie-break: Optuna keeps its last one too
+        self._last_tie: tuple = (None, np.zeros(0, dtype=int))  # the last greedy tie-break, by front
 
     def split(self, split, trials: list[FrozenTrial], study: optuna.Study, n_below: int):  # noqa: ANN001, ANN201
         """What Optuna's ``split(trials, study, n_below)`` returns: (below, above)."""
@@ -238,7 +238,7 @@ class LeadingFronts:
         known, seen = self._ranks.keys, self._seen
         kept = [t for t in trials if t.number in known or t.number not in seen]
         new = [t for t in kept if t.number not in known]
-        if len(kept) - len(new) == len(known) and n_below < len(kept) and len(new) < max(len(known), 64):
+        if self._depth and len(kept) - len(new) == len(known) and n_below < len(kept) and len(new) < len(known):
             self._seen.update(t.number for t in new)
             for trial, loss in zip(new, _losses(new, study) if new else [], strict=True):
                 self._ranks.add(trial.number, loss)
@@ -275,9 +275,15 @@ class LeadingFronts:
 
     def _tie_break(self, losses: np.ndarray, size: int) -> np.ndarray:
         """Which ``size`` of these points Optuna's greedy hypervolume subset selection keeps (by
-        position). Kept for the next sample, when the front and the size are often the same."""
-        key = (losses.tobytes(), losses.shape, size)
-        if self._last_tie[0] != key:
-            chosen = solve_hssp(losses, np.arange(len(losses)), size, reference_point(losses))
-            self._last_tie = (key, chosen)
-        return self._last_tie[1]
+        position). Kept for the next samples: the greedy picks one point at a time, so while the
+        front stays the same the first ``size`` of a longer pick are the pick of ``size`` (Optuna
+        keeps its last pick only for the same size). Fewer distinct points than asked for, or all
+        of them, are picked another way: those are not kept."""
+        key = (losses.tobytes(), losses.shape)
+        kept_key, picked = self._last_tie
+        if kept_key != key or size > len(picked):
+            picked = solve_hssp(losses, np.arange(len(losses)), size, reference_point(losses))
+            if size < len(np.unique(losses, axis=0)):  # a greedy pick
+                self._last_tie = (key, picked)
+            return picked
+        return picked[:size]
