@@ -19,7 +19,7 @@ from nas.tpe_kept import (
     SplitOncePerSample,
     TrialSnapshot,
     WrappedTPEFunction,
-)  # fmt: skip
+)
 
 SAMPLERS = ("tpe", "nsga2", "random")
 
