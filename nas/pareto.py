@@ -82,8 +82,8 @@ def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
 
 class GrowingRanks:
     """Exact non-dominated ranks of a set of points that grows, keyed by a stable id (a trial's
-    number): a point added to n ranked ones costs two O(n) comparisons and a sort of the points it
-    dominates, not a sort of all n. A point's rank is the length of the longest chain of points
+    number): a point added to n ranked ones costs two O(n) comparisons and the points it dominates
+    whose ranks it raises, not a sort of all n. A point's rank is the length of the longest chain of points
     dominating it; adding p lengthens only the chains through p, so a point q that p dominates
     gets max(its rank, rank(p) + 1 + q's rank among the points p dominates), and no other changes.
     A set that is not the last one plus new points is sorted afresh."""
@@ -120,8 +120,19 @@ class GrowingRanks:
         above = (x <= point).all(axis=1) & (x < point).any(axis=1)  # the points that dominate it
         rank = int(ranks[above].max()) + 1 if above.any() else 0
         below = np.flatnonzero((point <= x).all(axis=1) & (point < x).any(axis=1))
-        if below.size:
-            ranks[below] = np.maximum(ranks[below], rank + 1 + non_domination_rank(x[below]))
+        # Each point q it dominates gets max(its rank, rank + 1 + q's rank among them). Rather than
+        # sorting them all (thousands, when a good run lands on a large rung), raise level by level:
+        # a chain among them raises q only if it starts at a point ranked <= rank (else q's rank
+        # already counts it), and each point it raises passes one level more to those it dominates.
+        level, raised = rank + 1, below[ranks[below] < rank + 1]
+        while raised.size:
+            ranks[raised] = level
+            level += 1
+            hit = np.zeros(below.size, dtype=bool)
+            for start in range(0, raised.size, 256):  # (raised x below) comparisons, a block at a time
+                r = x[raised[start : start + 256], None, :]
+                hit |= ((r <= x[below]).all(axis=2) & (r < x[below]).any(axis=2)).any(axis=0)
+            raised = below[hit & (ranks[below] < level)]
         self.keys[key] = len(ranks)
         self.points, self.ranks = np.vstack([x, point]), np.append(ranks, rank)
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -60,41 +61,68 @@ def rung_epochs(top: int, min_epochs: int, eta: int) -> tuple[int, ...]:
 
 
 @dataclass
+class _Rung:
+    """One rung's first trained run (replicate 0) of each network, and their non-dominated ranks
+    grown run by run (rows in the order the runs were read)."""
+
+    first: dict[str, FrozenTrial] = field(default_factory=dict)  # by digest
+    runs: list[FrozenTrial] = field(default_factory=list)  # the ranked ones, a row each
+    numbers: list[int] = field(default_factory=list)  # their trial numbers
+    ranks: GrowingRanks = field(default_factory=GrowingRanks)
+    replaced: bool = False  # a network's first run turned out to be an earlier trial: rank afresh
+
+    def read(self, run: FrozenTrial) -> None:
+        earlier = self.first.get(digest := run.user_attrs[DIGEST_ATTR])
+        if earlier is None or run.number < earlier.number:
+            self.first[digest] = run
+            self.replaced |= earlier is not None
+
+    def top(self, eta: int) -> list[FrozenTrial]:
+        """The first runs in the top 1/eta (``nas.pareto.top_fraction``), earliest first on ties."""
+        if self.replaced:  # a point leaves: ranks can fall, which growing cannot follow
+            self.runs, self.numbers, self.ranks, self.replaced = [], [], GrowingRanks(), False
+        for run in list(self.first.values())[len(self.runs) :]:  # insertion order: the new ones last
+            self.ranks.add(run.number, np.asarray(minimised(run.values, log_costs=True)))
+            self.runs.append(run)
+            self.numbers.append(run.number)
+        order = np.argsort(self.numbers)
+        picked = top_fraction(self.ranks.points[order], eta, self.ranks.ranks[order])
+        return [self.runs[i] for i in order[picked]]
+
+
+@dataclass
 class RunIndex:
-    """What promotions are decided from, each finished trial read once: the runs done, and per rung
-    each network's first trained run (replicate 0) with its point for the sort, and the rung's
-    non-dominated ranks grown run by run. Reading every trial's attrs at every decision cost 0.1 s
+    """What promotions are decided from, each finished trial read once: the runs done, and each
+    rung's first runs with their ranks. Reading every trial's attrs at every decision cost 0.1 s
     per trial at 7,000 trials (bench/scale.py). Built from the trials alone: a fresh index (another
     worker, a resume) decides the same."""
 
     done: set[RunKey] = field(default_factory=set)  # run keys of the COMPLETE trials
-    first: dict[int, dict[str, tuple[FrozenTrial, tuple[float, ...]]]] = field(default_factory=dict)
-    ranked: dict[int, GrowingRanks] = field(default_factory=dict)  # per rung
+    rungs: dict[int, _Rung] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)  # numbers of the finished trials read
+    settled: int = 0  # trials 0 .. settled - 1 are finished and read: not looked at again
 
-    def live(self, trials: Iterable[FrozenTrial]) -> set[RunKey]:
-        """Read the newly finished trials; the run keys of every run done, running or queued."""
+    def live(self, trials: Sequence[FrozenTrial]) -> set[RunKey]:
+        """Read the newly finished trials; the run keys of every run done, running or queued.
+        ``trials``: the study's, in order of number (as Optuna gives them)."""
+        if not (0 < self.settled <= len(trials) and trials[self.settled - 1].number == self.settled - 1):
+            self.settled = 0  # not the trials last read, in order: look at them all
         pending = set()
-        for t in trials:
+        for t in trials[self.settled :]:
             if not t.state.is_finished():
                 pending.add(run_key(t))  # RUNNING or WAITING
-            elif t.number not in self.seen:
+                continue
+            self.settled += t.number == self.settled
+            if t.number not in self.seen:
                 self.seen.add(t.number)
                 if t.state == TrialState.COMPLETE:
                     self.done.add(run_key(t))
                 if replicate_of(t) == 0 and is_trained_run(t):
-                    runs = self.first.setdefault(rung_of(t), {})
-                    digest = t.user_attrs[DIGEST_ATTR]
-                    if digest not in runs or t.number < runs[digest][0].number:
-                        runs[digest] = (t, minimised(t.values, log_costs=True))
+                    self.rungs.setdefault(rung_of(t), _Rung()).read(t)
         return self.done | pending
 
     def top(self, rung: int, eta: int) -> list[FrozenTrial]:
-        """The rung's first runs in its top 1/eta (``nas.pareto.top_fraction``), earliest first on ties."""
-        runs = sorted(self.first.get(rung, {}).values(), key=lambda run: run[0].number)
-        points = [point for _, point in runs]
-        ranks = self.ranked.setdefault(rung, GrowingRanks()).of([t.number for t, _ in runs], points)
-        return [runs[i][0] for i in top_fraction(points, eta, ranks)]
+        return self.rungs[rung].top(eta) if rung in self.rungs else []
 
 
 def due_promotions(

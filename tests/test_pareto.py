@@ -131,3 +131,20 @@ def test_growing_ranks_equal_a_full_sort_as_points_arrive_in_any_order() -> None
             assert top_fraction(points[:cut], 3, ranks) == reference_top_fraction(points[:cut], 3)
         kept = keys[1:]  # a set that is not the last one plus new points is sorted afresh
         assert growing.of(kept, points[1:]).tolist() == reference_ranks(points[1:])
+
+
+def test_growing_ranks_one_point_at_a_time_even_when_each_dominates_the_rest() -> None:
+    """A new point raises the ranks of the points it dominates, chain by chain: added one at a
+    time, worst first (each new point dominates every earlier one: the longest cascades), best
+    first, or shuffled, the ranks equal a sort of the whole set after every addition."""
+    rng = np.random.default_rng(5)
+    for case in range(30):
+        n, m = int(rng.integers(2, 200)), int(rng.integers(1, 4))
+        points = rng.integers(0, [3, 20, 10**6][case % 3], (n, m)).astype(float)
+        order = [np.argsort(-points.sum(axis=1)), np.argsort(points.sum(axis=1)), rng.permutation(n)][case % 3]
+        points = points[order]
+        growing = GrowingRanks()
+        for cut in range(1, n + 1):
+            ranks = growing.of(list(range(cut)), points[:cut])
+            if cut % 41 == 0 or cut == n:
+                assert ranks.tolist() == reference_ranks([tuple(p) for p in points[:cut]]), (case, cut)

@@ -107,6 +107,23 @@ def test_a_promotion_another_worker_queued_since_the_read_is_not_queued_again() 
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
 
 
+def test_a_network_first_run_by_an_earlier_trial_that_finishes_later_replaces_the_ranked_one() -> None:
+    """Two workers trained one network: the later-numbered trial finished first and was ranked;
+    when the earlier one finishes it is the network's first run, in the index a worker keeps too."""
+    from nas.schedule import RunIndex
+
+    trials = [run(i, 0.5 + 0.05 * i, 1000 + 10 * i) for i in range(6)]
+    trials.append(run(6, 0.0, 0, digest="net7", state=TrialState.RUNNING))
+    trials.append(run(7, 0.99, 1000, digest="net7"))  # the same network, finished first: promoted
+    kept = RunIndex()
+    assert 7 in [t.number for t in due_promotions(trials, 3, 3, index=kept)]
+    trials[6] = run(6, 0.2, 5000, digest="net7")  # now its first run: poor, never promoted
+    assert [t.number for t in due_promotions(trials, 3, 3, index=kept)] == [
+        t.number for t in due_promotions(trials, 3, 3)
+    ]
+    assert not {6, 7} & {t.number for t in due_promotions(trials, 3, 3, index=kept)}
+
+
 def test_an_index_kept_across_reads_decides_what_a_fresh_read_decides() -> None:
     """Runs finish out of order, some fail, networks recur, promotions run: after every change the
     promotions due from the index a worker keeps are those of a fresh index, in the same order."""
