@@ -24,22 +24,21 @@ from optuna.study import _multi_objective
 # Optuna's non-dominated sort (NSGA-II and TPE use it): (points, n_below=None) -> ranks.
 non_domination_rank = getattr(_multi_objective, "_fast_non_domination_rank", None)
 
-# TPE's split of the trials into its "good" and "bad" ones, a module function its ``_sample`` calls
-# for each parameter group: (study, trials, n_below) -> (below, above). nas.sampler wraps it.
-TPE_SPLIT = "_split_trials"
-# TPE's split of the complete (feasible, finished) trials, which the split calls:
-# (trials, study, n_below) -> (below, above). nas.tpe_kept runs it on the leading fronts only.
-TPE_SPLIT_COMPLETE = "_split_complete_trials"
+# TPE's module functions nas.sampler calls to split the trials into its "good" and "bad" ones, once
+# per sample (Optuna's ``_sample`` splits once per parameter group): its split of the complete
+# (feasible, finished) trials (nas.tpe_kept runs it on the leading fronts only), of the pruned and of
+# the infeasible ones, its infeasibility score, and its default gammas.
+TPE_FUNCTIONS = ("_split_complete_trials", "_split_pruned_trials", "_split_infeasible_trials",
+                 "_get_infeasible_trial_score", "default_gamma", "default_gamma_multiobjective")  # fmt: skip
 # TPE's tie-break on the last front it needs, and the reference point it uses: nas.tpe_kept calls them.
 solve_hssp = getattr(tpe_module, "_solve_hssp", None)  # (points, labels, size, reference) -> chosen labels
 reference_point = getattr(tpe_module, "_get_reference_point", None)  # (points) -> reference point
-# TPE's score of a trial's infeasibility, a module function the split calls: (trial) -> float.
-TPE_SCORE = "_get_infeasible_trial_score"
-# TPESampler methods that nas.sampler overrides or calls (each trial's parameters, converted once).
-TPE_METHODS = ("_get_internal_repr", "_get_params")
+# TPESampler methods and attributes that nas.sampler overrides or calls (``_sample``: with the split once per sample).
+TPE_METHODS = ("_get_internal_repr", "_get_params", "_sample", "_build_parzen_estimator", "_compute_acquisition_func",
+               "_compare")  # fmt: skip
 
 __all__ = [
-    "TPE_SCORE", "TPE_SPLIT", "TPE_SPLIT_COMPLETE", "check", "non_domination_rank", "quiet_experimental", "rdb_models",
+    "TPE_FUNCTIONS", "check", "non_domination_rank", "quiet_experimental", "rdb_models",
     "reference_point", "scoped_session", "solve_hssp", "tpe_module", "trial_id", "trial_storage",
 ]  # fmt: skip
 
@@ -84,7 +83,7 @@ def check() -> None:
     missing += [f"_CachedStorage.{m}" for m in CACHE_METHODS if not callable(getattr(cache, m, None))]
     missing += [] if callable(getattr(optuna.Study, "_get_trials", None)) else ["Study._get_trials"]
     missing += [] if callable(non_domination_rank) else ["study._multi_objective._fast_non_domination_rank"]
-    tpe_functions = (TPE_SPLIT, TPE_SPLIT_COMPLETE, TPE_SCORE, "_solve_hssp", "_get_reference_point")
+    tpe_functions = (*TPE_FUNCTIONS, "_solve_hssp", "_get_reference_point")
     missing += [f"samplers._tpe.sampler.{f}" for f in tpe_functions if not callable(getattr(tpe_module, f, None))]
     missing += [f"TPESampler.{m}" for m in TPE_METHODS if not callable(getattr(optuna.samplers.TPESampler, m, None))]
     verbosity = optuna.logging.get_verbosity()
@@ -97,6 +96,14 @@ def check() -> None:
         "Trial._trial_id": lambda: isinstance(trial_id(trial), int),
         "TPESampler._group_decomposed_search_space": lambda: callable(
             optuna.samplers.TPESampler(multivariate=True, group=True)._group_decomposed_search_space.calculate
+        ),
+        "TPESampler._gamma, _n_ei_candidates, _rng.rng and _constant_liar": lambda: (
+            all(
+                hasattr(tpe, a)
+                for tpe in [optuna.samplers.TPESampler()]
+                for a in ("_gamma", "_n_ei_candidates", "_constant_liar")
+            )
+            and hasattr(optuna.samplers.TPESampler()._rng, "rng")
         ),
         "Trial.study._storage": lambda: isinstance(trial_storage(trial), BaseStorage),
         "_CachedStorage._backend": lambda: isinstance(

@@ -8,15 +8,11 @@ once per trial here; what TPE proposes stays exactly what Optuna's proposes (tes
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.optuna_compat import non_domination_rank, reference_point, solve_hssp
+from nas.optuna_compat import non_domination_rank, reference_point, solve_hssp, tpe_module
 from nas.pareto import GrowingRanks
 
 
@@ -112,13 +108,16 @@ class InternalReprs:
     def __init__(self) -> None:
         self._groups: dict[tuple, _GroupRows] = {}
 
-    def get(self, sampler: optuna.samplers.TPESampler, trials: list[FrozenTrial], space: dict, study: optuna.Study):  # noqa: ANN201
+    def get(self, sampler: optuna.samplers.TPESampler, trials: list[FrozenTrial], space: dict, study: optuna.Study,
+            ids: np.ndarray | None = None):  # noqa: ANN201  # fmt: skip
         """What ``TPESampler._get_internal_repr`` returns: a column per parameter of ``space``, a
-        row per trial that has all of them, in the order of ``trials``."""
+        row per trial that has all of them, in the order of ``trials`` (``ids``: their trial ids)."""
         if not space:
             return {}
         group = self._groups.setdefault(tuple(space.items()), _GroupRows())
-        rows = group.rows(np.fromiter((t._trial_id for t in trials), np.int64, len(trials)))
+        if ids is None:
+            ids = np.fromiter((t._trial_id for t in trials), np.int64, len(trials))
+        rows = group.rows(ids)
         running: list[list] = []  # running trials' rows change: not kept
         for i in np.flatnonzero(rows == _UNSEEN).tolist():
             trial = trials[i]
@@ -144,65 +143,39 @@ class InternalReprs:
         return {name: column[picked] for name, column in zip(space, columns, strict=True)}
 
 
-class WrappedTPEFunction:
-    """One of Optuna's TPE module functions, wrapped: inside ``using(state)`` (nas's TPE, one
-    sample) a call goes to ``call(state, ...)``; elsewhere (Optuna's own TPESampler) straight through."""
-
-    def __init__(self, function) -> None:  # noqa: ANN001 (a private function of Optuna's TPE module)
-        self.function, self._local = function, threading.local()
-
-    def __call__(self, *args):  # noqa: ANN002, ANN204
-        state = getattr(self._local, "state", None)
-        return self.function(*args) if state is None else self.call(state, *args)
-
-    def call(self, state, *args):  # noqa: ANN001, ANN002, ANN201
-        raise NotImplementedError
-
-    @contextlib.contextmanager
-    def using(self, state) -> Iterator[None]:  # noqa: ANN001
-        self._local.state = state
-        try:
-            yield
-        finally:
-            self._local.state = None
+# What a trial is to TPE's split (``TrialKinds``): not read yet, running (never kept: it will
+# change), or one of the three kinds of finished trial Optuna's split tells apart.
+UNSEEN, RUNNING, COMPLETE, PRUNED, INFEASIBLE = -1, 0, 1, 2, 3
 
 
-class SplitOncePerSample(WrappedTPEFunction):
-    """Optuna's TPE splits the trials into its "good" and "bad" ones for each parameter group of a
-    sample: the same trials, the same split, three times per sample in our space. Here it is
-    worked out once per sample (``state``: a fresh dict per sample)."""
+class TrialKinds:
+    """Each finished trial's kind for TPE's split, worked out once and kept by trial id. Optuna
+    tells them apart at every sample, in this order: running; infeasible (a constraint violated,
+    scored by ``_get_infeasible_trial_score``); complete; pruned."""
 
-    def call(self, memo: dict, study: optuna.Study, trials: list[FrozenTrial], n_below: int):  # noqa: ANN201
-        key = (n_below, tuple(map(id, trials)))  # the trials stay alive in the sample: ids are unique
-        if key not in memo:
-            memo[key] = self.function(study, trials, n_below)
-        below, above = memo[key]
-        return list(below), list(above)  # fresh lists, as Optuna's are
+    def __init__(self) -> None:
+        self._kinds = np.full(256, UNSEEN, dtype=np.int8)
 
-
-class ScoresKept(WrappedTPEFunction):
-    """Optuna's TPE works out every trial's infeasibility (the sum of its violated constraints) at
-    every sample; a finished trial's constraints never change, so each finished trial's score is
-    worked out once and kept in ``state`` (by identity: the storage's cache hands out the same
-    object for a finished trial; the memo holds it, so its id is never reused)."""
-
-    def call(self, memo: dict, trial: FrozenTrial) -> float:
-        if not trial.state.is_finished():
-            return self.function(trial)
-        kept = memo.get(id(trial))
-        if kept is None or kept[0] is not trial:
-            kept = memo[id(trial)] = (trial, self.function(trial))
-        return kept[1]
-
-
-class FrontsKept(WrappedTPEFunction):
-    """Optuna's split of the complete trials, multi-objective: a non-dominated sort of every
-    complete trial until a tenth of them is ranked, then a hypervolume tie-break on the last front
-    (half of a sample's time at 5,000 trials). Here it runs on the trials of the leading fronts
-    only, ranked as they come (``state``: a ``LeadingFronts``), which give the same split."""
-
-    def call(self, fronts: LeadingFronts, trials: list[FrozenTrial], study: optuna.Study, n_below: int):  # noqa: ANN201
-        return fronts.split(self.function, trials, study, n_below)
+    def of(self, trials: list[FrozenTrial], ids: np.ndarray) -> np.ndarray:
+        """The kind of each of ``trials`` (``ids``: their trial ids)."""
+        if ids.size and ids.max() >= self._kinds.size:
+            self._kinds = np.append(self._kinds, np.full(int(ids.max()) + 1, UNSEEN, dtype=np.int8))
+        kinds = self._kinds[ids]
+        for i in np.flatnonzero(kinds == UNSEEN).tolist():
+            trial = trials[i]
+            if trial.state == optuna.trial.TrialState.RUNNING:
+                kinds[i] = RUNNING
+                continue
+            if tpe_module._get_infeasible_trial_score(trial) > 0:
+                kinds[i] = INFEASIBLE
+            elif trial.state == optuna.trial.TrialState.COMPLETE:
+                kinds[i] = COMPLETE
+            elif trial.state == optuna.trial.TrialState.PRUNED:
+                kinds[i] = PRUNED
+            else:
+                raise ValueError(f"TPE fits complete, pruned and running trials, not {trial.state.name}")
+            self._kinds[ids[i]] = kinds[i]
+        return kinds
 
 
 def _losses(trials: list[FrozenTrial], study: optuna.Study) -> np.ndarray:

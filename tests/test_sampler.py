@@ -8,11 +8,12 @@ import pytest
 from search_spaces import SpaceContext
 
 
-def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
-    """nas's TPE reads the trials once per trial instead of once per parameter group, and each
-    finished trial's parameter names once for the search-space groups, and each finished trial's
-    infeasibility once; on the same history (trials finishing out of order, pruned, still running,
-    infeasible) it must propose exactly what Optuna's TPE proposes."""
+@pytest.mark.parametrize("violated", [2.0, 0.0])  # a quarter of the trials infeasible, or three quarters
+def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples(violated: float) -> None:
+    """nas's TPE reads the trials once per trial instead of once per parameter group, splits them
+    once per sample, and reads each finished trial's parameter names, parameters and kind once; on
+    the same history (trials finishing out of order, pruned, several still running, infeasible,
+    few feasible ones) it must propose exactly what Optuna's TPE proposes."""
     from nas.sampler import make_sampler
     from search_spaces import get_space
 
@@ -28,17 +29,60 @@ def test_tpe_reading_trials_once_samples_what_optuna_tpe_samples() -> None:
             trial = study.ask()
             spec = sample(trial, ctx)
             specs.append(spec.to_string())
-            if i % 5 == 1:  # finishes after the next one
+            if i % 5 in (1, 2, 3):  # running while the next ones are sampled
                 waiting.append((trial, spec, i))
                 continue
             for t, s, k in [(trial, spec, i), *waiting]:
                 values = [(k * 7919 % 97) / 97, len(s.stages), s.stem.out_chs]
-                t.set_constraint("flops_over_limit", float(k % 4) - 2.0)  # some infeasible, by how much
+                t.set_constraint("flops_over_limit", float(k % 4) - violated)  # some infeasible, by how much
                 study.tell(t, state=optuna.trial.TrialState.PRUNED) if k % 7 == 3 else study.tell(t, values)
             waiting.clear()
         proposals.append(specs)
     assert proposals[0] == proposals[1]
     assert len(set(proposals[0][10:])) > 1  # TPE (not the random start-up) proposed these
+
+
+def test_the_split_once_per_sample_is_optunas_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each sample's split of the trials into TPE's "good" and "bad" ones, worked out once from
+    each trial's kind kept since it finished, equals Optuna's split of the same trials: many running
+    (constant liar), finishing in any order, pruned, mostly infeasible (few feasible: the infeasible
+    ones reach the "good" side), equal points."""
+    import random
+
+    from nas import sampler as nas_sampler
+    from nas.optuna_compat import tpe_module
+    from search_spaces import get_space
+
+    own, sizes = nas_sampler._TPESampler._split_trials, []
+
+    def compared(self, study, trial):  # noqa: ANN001, ANN202
+        fresh, split = self._split is None, own(self, study, trial)
+        if fresh:
+            states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+            trials = [t for t in study._get_trials(deepcopy=False, states=states) if t.number != trial.number]
+            n = sum(t.state != optuna.trial.TrialState.RUNNING for t in trials)
+            below, above = tpe_module._split_trials(study, trials, tpe_module.default_gamma_multiobjective(n))
+            assert [t.number for t in split.below] == [t.number for t in below]
+            assert [t.number for t in split.above] == [t.number for t in above]
+            sizes.append(len(below))
+        return split
+
+    monkeypatch.setattr(nas_sampler._TPESampler, "_split_trials", compared)
+    ctx, sample, rng = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed"), random.Random(4)
+    study = optuna.create_study(
+        directions=["maximize", "minimize", "minimize"], sampler=nas_sampler.make_sampler("tpe", 1)
+    )
+    running = []
+    for _ in range(160):
+        trial = study.ask()
+        sample(trial, ctx)
+        running.append(trial)
+        while len(running) > rng.randint(0, 6):
+            t = running.pop(rng.randrange(len(running)))
+            t.set_constraint("flops_over_limit", rng.choice([0.5, 2.0, 2.0]) if rng.random() < 0.9 else -1.0)
+            values = [rng.randint(0, 4) / 4, rng.randint(1, 4), rng.random()]
+            study.tell(t, state=optuna.trial.TrialState.PRUNED) if rng.random() < 0.15 else study.tell(t, values)
+    assert len(sizes) > 140 and max(sizes) >= 10
 
 
 def test_each_sampler_by_name_and_a_seed_per_worker_and_resume() -> None:
@@ -61,10 +105,10 @@ def test_leading_fronts_split_the_complete_trials_as_a_sort_of_every_trial_does(
 
     import numpy as np
 
-    from nas.optuna_compat import TPE_SPLIT_COMPLETE, tpe_module
+    from nas.optuna_compat import tpe_module
     from nas.tpe_kept import LeadingFronts
 
-    split = getattr(tpe_module, TPE_SPLIT_COMPLETE)  # wrapped or not: outside nas's TPE it is Optuna's own
+    split = tpe_module._split_complete_trials
     rng = np.random.default_rng(2)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
     for k in range(700 if points == "grid" else 400):
