@@ -63,7 +63,7 @@ class _TPESampler(optuna.samplers.TPESampler):
         ids = self._split.ids.get(id(trials)) if self._split is not None else None
         return self._now.reprs.get(self, trials, search_space, study, ids)
 
-    def _split_trials(self, study: optuna.Study, trial: FrozenTrial) -> _Split:
+    def _split_once(self, study: optuna.Study, trial: FrozenTrial) -> _Split:
         """The head of Optuna's ``_sample`` and its ``_split_trials``, once per sample instead of
         once per parameter group (three times in our space), each finished trial's kind read once:
         the trials TPE fits (the current one left out), split into its "good" and "bad" ones."""
@@ -96,10 +96,10 @@ class _TPESampler(optuna.samplers.TPESampler):
         return self._split
 
     def _sample(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict:
-        """Optuna's ``_sample`` with the split worked out once per sample (``_split_trials``)."""
+        """Optuna's ``_sample`` with the split worked out once per sample (``_split_once``)."""
         if self._now is None:
             return super()._sample(study, trial, search_space)
-        split = self._split_trials(study, trial)
+        split = self._split_once(study, trial)
         mpe_below = self._build_parzen_estimator(study, search_space, split.below, handle_below=True)
         mpe_above = self._build_parzen_estimator(study, search_space, split.above, handle_below=False)
         samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)

@@ -53,7 +53,7 @@ def test_the_split_once_per_sample_is_optunas_split(monkeypatch: pytest.MonkeyPa
     from nas.optuna_compat import tpe_module
     from search_spaces import get_space
 
-    own, sizes = nas_sampler._TPESampler._split_trials, []
+    own, sizes = nas_sampler._TPESampler._split_once, []
 
     def compared(self, study, trial):  # noqa: ANN001, ANN202
         fresh, split = self._split is None, own(self, study, trial)
@@ -67,7 +67,7 @@ def test_the_split_once_per_sample_is_optunas_split(monkeypatch: pytest.MonkeyPa
             sizes.append(len(below))
         return split
 
-    monkeypatch.setattr(nas_sampler._TPESampler, "_split_trials", compared)
+    monkeypatch.setattr(nas_sampler._TPESampler, "_split_once", compared)
     ctx, sample, rng = SpaceContext(1, 10, (8, 12, 16)), get_space("mixed"), random.Random(4)
     study = optuna.create_study(
         directions=["maximize", "minimize", "minimize"], sampler=nas_sampler.make_sampler("tpe", 1)
