@@ -19,12 +19,12 @@ def digits() -> Dataset:
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory) -> tuple[str, str]:
-    """A real finished study: 8 trials on digits, 1 epoch each. Returns (storage URL, study name)."""
+    """A real finished study: 5 networks on digits, 1 epoch each, re-scored. Returns (storage URL, study name)."""
     from nas.search import main
 
     storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'nas.db'}"
     # a re-scoring budget as large as the search: a study this small re-scores whatever the timings
-    assert main(["--budget", "8", "--epochs", "1", "--storage", storage, "--seed", "1", "--refine-budget", "1"]) == 0
+    assert main(["--budget", "5", "--epochs", "1", "--storage", storage, "--seed", "1", "--refine-budget", "1"]) == 0
     return storage, "digits-mixed"
 
 

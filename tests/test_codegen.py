@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from nas import build_model, count_cost
@@ -23,6 +24,7 @@ def run_isolated(files: list[Path]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh Python process importing torch
 def test_exported_code_matches_build_model_in_a_process_without_nas(tmp_path: Path) -> None:
     specs = random_specs("mixed", SpaceContext(3, 10, (16, 24, 32)), 10, seed=5)
     specs += random_specs("mixed", SpaceContext(1, 10, (8, 12, 16)), 5, seed=6)

@@ -24,6 +24,7 @@ def cli(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow  # a search, then training the export
 def test_export_cli_knee_with_retraining_loads_in_plain_torch(small_study, tmp_path: Path, capsys) -> None:
     storage, _ = small_study
     code, out, _ = cli(["--storage", storage, "--pick", "knee", "--out-dir", str(tmp_path), "--name", "best",
@@ -42,6 +43,7 @@ def test_export_cli_knee_with_retraining_loads_in_plain_torch(small_study, tmp_p
     assert proc.returncode == 0 and f"params {count_cost(spec).params:,}" in proc.stdout
 
 
+@pytest.mark.slow  # ONNX export and onnxruntime
 def test_onnx_export_matches_pytorch(small_study, tmp_path: Path, capsys) -> None:
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     pytest.importorskip("onnxscript", reason="the onnx extra is not installed")

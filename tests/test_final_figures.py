@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nas.final_figures import final_figures, final_html
 from nas.final_store import finals
 
 from .helpers import load
 
 
+@pytest.mark.slow  # the final training of a study
 def test_a_failed_classic_is_listed_with_its_loss_and_never_plotted(retrained) -> None:
     study = load(retrained[0])
     _, classic = finals(study)

@@ -77,6 +77,7 @@ def latency_study(tmp_path_factory) -> tuple[str, float, dict, dict]:
     return storage, limit, slow, twin
 
 
+@pytest.mark.slow  # a search with latency measured per network
 def test_latency_limit_keeps_slow_networks_untrained(latency_study) -> None:
     storage, limit, slow, _ = latency_study
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
@@ -94,6 +95,7 @@ def test_latency_limit_keeps_slow_networks_untrained(latency_study) -> None:
             assert t.values[1] <= limit and "train_seconds" in t.user_attrs or "duplicate_of" in t.user_attrs
 
 
+@pytest.mark.slow  # a search with latency measured per network
 def test_latency_is_measured_once_per_network(latency_study) -> None:
     storage, _, _, twin = latency_study
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
@@ -102,6 +104,7 @@ def test_latency_is_measured_once_per_network(latency_study) -> None:
     assert runs[0].user_attrs["latency_ms"] == runs[1].user_attrs["latency_ms"]  # reused, not re-measured
 
 
+@pytest.mark.slow  # a search with latency measured per network
 def test_a_latency_study_resumed_on_another_machine_is_refused(latency_study, tmp_path: Path, capsys) -> None:
     storage, limit, _, _ = latency_study
     source = Path(storage.removeprefix("sqlite:///"))
@@ -122,6 +125,7 @@ def test_a_latency_study_resumed_on_another_machine_is_refused(latency_study, tm
     assert main(["--budget", "5", "--storage", other, "--epochs", "1", "--refine", "0", "--mix-latencies"]) == 0
 
 
+@pytest.mark.slow  # a search with latency measured per network
 def test_export_picks_under_a_latency_limit_and_says_the_latency(latency_study, tmp_path: Path, capsys) -> None:
     storage, limit, _, _ = latency_study
     study = optuna.load_study(study_name="digits-mixed", storage=storage)
@@ -166,6 +170,7 @@ def latency_report(latency_study, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # a search with latency measured per network
 def test_report_plots_accuracy_against_latency_with_the_classics(latency_study, latency_report) -> None:
     storage, _, _, _ = latency_study
     study = optuna.load_study(study_name="digits-mixed", storage=storage)

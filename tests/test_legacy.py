@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import optuna
+import pytest
 
 from nas.export import main as export_main
 from nas.front import feasible_front
@@ -19,6 +20,7 @@ from .helpers import complete, main, settled_rescoring, write_images
 FIXTURE = Path(__file__).parent / "fixtures" / "study_before_fidelity.db"  # made by the code of d4d7e47
 
 
+@pytest.mark.slow  # a multi-fidelity search resumed
 def test_a_study_made_before_multi_fidelity_opens_reports_exports_and_resumes(tmp_path: Path) -> None:
     shutil.copy(FIXTURE, tmp_path / "nas.db")
     storage = f"sqlite:///{tmp_path / 'nas.db'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 from optuna.trial import TrialState
 
@@ -54,6 +55,7 @@ def test_a_network_already_evaluated_reuses_its_result(tmp_path: Path) -> None:
     assert twin.number not in {t.number for t in feasible_front(study)}  # the front lists each network once
 
 
+@pytest.mark.slow  # three searches
 def test_same_seed_same_architectures_and_accuracies(tmp_path: Path) -> None:
     runs = []
     for run in ("a", "b"):

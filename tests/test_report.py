@@ -27,6 +27,7 @@ def report(retrained, tmp_path_factory) -> tuple[Path, optuna.Study]:
     return out, study
 
 
+@pytest.mark.slow  # the final training of a study
 def test_report_holds_the_studys_data_and_the_final_training(report) -> None:
     out, study = report
     text = out.read_text().replace("\\u003c", "<").replace("\\u003e", ">")  # plotly escapes < > in its JSON
@@ -61,6 +62,7 @@ def test_the_report_trains_nothing_and_says_which_command_does(tmp_path: Path, c
     assert "python -m nas.retrain" in out and "A new study created in memory" not in out
 
 
+@pytest.mark.slow  # the final training of a study, then a browser
 @pytest.mark.browser
 def test_report_renders_in_a_real_browser_without_console_errors(report) -> None:
     out, _ = report

@@ -12,6 +12,7 @@ from nas.final_store import NETWORK_PREFIX, SELECT, TEST, Setup, finals, network
 from .helpers import RETRAIN_SHORT, load, retrain, runs
 
 
+@pytest.mark.slow  # the final training of a study
 def test_every_run_is_recorded_and_the_trials_carry_their_final_attrs(retrained) -> None:
     storage, chosen = retrained
     study = load(storage)
@@ -38,6 +39,7 @@ def test_every_run_is_recorded_and_the_trials_carry_their_final_attrs(retrained)
             assert "final_accuracy" not in t.user_attrs
 
 
+@pytest.mark.slow  # the final training of a study
 def test_the_same_command_resumes_without_training_anything_twice(retrained, capsys) -> None:
     storage, chosen = retrained
     study = load(storage)

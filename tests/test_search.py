@@ -16,6 +16,7 @@ from .helpers import complete, main, write_images
 USER_ATTRS = {"arch", "digest", "train_seconds", "eval_seconds", "device", "seed", "versions"}
 
 
+@pytest.mark.slow  # two searches with re-scoring
 def test_search_then_rerun_with_larger_budget_tops_up(tmp_path: Path, capsys) -> None:
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     args = [

@@ -12,7 +12,7 @@ CIFAR = SpaceContext(in_chs=3, num_classes=100, resolutions=(16, 24, 32))
 
 @pytest.mark.parametrize("ctx", [DIGITS, CIFAR], ids=["digits", "cifar"])
 def test_every_sampled_spec_of_the_default_space_builds_and_runs(ctx: SpaceContext) -> None:
-    specs = random_specs("mixed", ctx, 200)
+    specs = random_specs("mixed", ctx, 100)
     families = set()
     for spec in specs:
         families |= {s.block for s in spec.stages}
@@ -23,7 +23,7 @@ def test_every_sampled_spec_of_the_default_space_builds_and_runs(ctx: SpaceConte
     assert families == {"fire", "dwsep", "ir", "shuffle"}
     assert {s.resolution for s in specs} == set(ctx.resolutions)
     assert {s.width_mult for s in specs} == {0.5, 0.75, 1.0}
-    assert len({s.digest() for s in specs}) > 190  # a rich space, not a handful of networks
+    assert len({s.digest() for s in specs}) > 95  # a rich space, not a handful of networks
 
 
 @pytest.mark.parametrize(

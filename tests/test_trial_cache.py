@@ -19,6 +19,7 @@ def _view(trials: list) -> list:
             for t in trials]  # fmt: skip
 
 
+@pytest.mark.slow  # two worker processes
 def test_cached_trials_match_a_fresh_read_while_two_workers_write(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     workers = [
