@@ -92,18 +92,14 @@ def check() -> None:
         trial = optuna.create_study(storage=optuna.storages.InMemoryStorage()).ask()
     finally:
         optuna.logging.set_verbosity(verbosity)
+    tpe = optuna.samplers.TPESampler()
     probes: dict[str, Any] = {
         "Trial._trial_id": lambda: isinstance(trial_id(trial), int),
         "TPESampler._group_decomposed_search_space": lambda: callable(
             optuna.samplers.TPESampler(multivariate=True, group=True)._group_decomposed_search_space.calculate
         ),
         "TPESampler._gamma, _n_ei_candidates, _rng.rng and _constant_liar": lambda: (
-            all(
-                hasattr(tpe, a)
-                for tpe in [optuna.samplers.TPESampler()]
-                for a in ("_gamma", "_n_ei_candidates", "_constant_liar")
-            )
-            and hasattr(optuna.samplers.TPESampler()._rng, "rng")
+            all(hasattr(tpe, a) for a in ("_gamma", "_n_ei_candidates", "_constant_liar")) and hasattr(tpe._rng, "rng")
         ),
         "Trial.study._storage": lambda: isinstance(trial_storage(trial), BaseStorage),
         "_CachedStorage._backend": lambda: isinstance(
